@@ -1,0 +1,41 @@
+"""Execute every notebook with papermill under its smoke parameters and check what it recorded (scrapbook)."""
+import papermill as pm
+import pytest
+import scrapbook as sb
+
+from conftest import REPO
+
+NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
+
+# Expected recorded values per notebook; a value that is a callable is a predicate.
+EXPECTATIONS = {
+    "01_choose_pipeline.ipynb": {
+        "num_pipelines": 1,
+        "num_models": 10,
+        "class_names": ["airplane", "storage_tank", "vehicle", "tennis_court", "baseball_diamond", "ship",
+                        "harbor", "basketball_court", "ground_track_field", "bridge"],
+        "train_images": 8,
+        "shown_instances": lambda n: n >= 3,
+    },
+}
+
+
+def test_every_notebook_has_expectations():
+    assert NOTEBOOKS, "no notebooks found"
+    assert sorted(EXPECTATIONS) == [nb.name for nb in NOTEBOOKS]
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_smoke_run(notebook, tmp_path):
+    for cell in __import__("json").loads(notebook.read_text())["cells"]:
+        assert not cell.get("outputs"), f"{notebook.name} is committed with outputs"
+    out = tmp_path / notebook.name
+    pm.execute_notebook(str(notebook), str(out), kernel_name="python3", progress_bar=False, cwd=str(notebook.parent),
+                        parameters={"smoke": True, "output_dir": str(tmp_path / "output"), "seed": 0, "device": "cpu"})
+    scraps = sb.read_notebook(str(out)).scraps.data_dict
+    for name, expected in EXPECTATIONS[notebook.name].items():
+        assert name in scraps, f"{notebook.name} did not record {name}"
+        if callable(expected):
+            assert expected(scraps[name]), f"{notebook.name}: {name}={scraps[name]!r}"
+        else:
+            assert scraps[name] == expected, f"{notebook.name}: {name}"

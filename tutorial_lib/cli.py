@@ -1,0 +1,113 @@
+"""Command line: PaddleX-style ``-c CONFIG -o Section.key=value`` plus a few helper commands.
+
+    python -m tutorial_lib -c Mask-RT-DETR-S -o Global.mode=check_dataset -o Global.dataset_dir=DIR
+    python -m tutorial_lib sample --output data/remote_sense_sample [--preset full] [--seed 0]
+    python -m tutorial_lib models | pipelines
+    python -m tutorial_lib demo [--output output/demo]
+
+Every user error ends with a non-zero exit and one line on stderr (``--debug`` shows the traceback).
+"""
+import argparse
+import json
+import sys
+
+from .errors import UserError
+
+COMMANDS = ("sample", "models", "pipelines", "demo")
+RESERVED = ("--pipeline", "--get_pipeline_config", "--serve")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse prints usage + exits 2; keep one clear line instead
+        raise UserError(f"{message} (see python -m tutorial_lib --help)")
+
+
+def _module_parser():
+    parser = _Parser(prog="python -m tutorial_lib", description=__doc__,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-c", "--config", help="module YAML, or a registered model name such as Mask-RT-DETR-S")
+    parser.add_argument("-o", "--override", action="append", default=[], metavar="Section.key=value",
+                        help="override one config value (repeatable), e.g. -o Global.mode=train")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    for flag in RESERVED:
+        parser.add_argument(flag, help=argparse.SUPPRESS)
+    parser.add_argument("--input", help=argparse.SUPPRESS)
+    parser.add_argument("--device", help=argparse.SUPPRESS)
+    parser.add_argument("--save_path", help=argparse.SUPPRESS)
+    return parser
+
+
+def _command_parser(command):
+    parser = _Parser(prog=f"python -m tutorial_lib {command}")
+    parser.add_argument("--debug", action="store_true")
+    if command == "sample":
+        parser.add_argument("--output", default="data/remote_sense_sample", help="dataset folder to write")
+        parser.add_argument("--preset", default="ci", help="ci (64/16 images, 256 px) or full (480/120, 512 px)")
+        parser.add_argument("--num_train", type=int)
+        parser.add_argument("--num_val", type=int)
+        parser.add_argument("--image_size", type=int)
+        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--overwrite", action="store_true")
+    elif command == "demo":
+        parser.add_argument("--output", default="output/demo")
+        parser.add_argument("--dataset_dir", default="data/remote_sense_sample")
+        parser.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+def _run_command(command, args):
+    if command == "sample":
+        from .data.sample import generate_sample
+
+        summary = generate_sample(args.output, args.preset, args.num_train, args.num_val, args.image_size,
+                                  args.seed, overwrite=args.overwrite)
+        print(json.dumps(summary, indent=2))
+    elif command == "models":
+        from .models.registry import list_models
+
+        print(f"{'model':32s} {'mask AP':>7s} {'GPU ms':>7s} {'CPU ms':>7s} {'size MB':>7s}")
+        for m in list_models():
+            cells = [f"{m[k]:7.1f}" if m[k] is not None else f"{'-':>7s}"
+                     for k in ("mask_ap", "gpu_ms", "cpu_ms", "size_mb")]
+            print(f"{m['name']:32s} " + " ".join(cells))
+    elif command == "pipelines":
+        from .pipeline.registry import list_pipelines
+
+        for p in list_pipelines():
+            print(f"{p['name']}: {p['description']} (default model {p['default_model']})")
+    elif command == "demo":
+        from .demo import run_demo
+
+        run_demo(args.output, args.dataset_dir, seed=args.seed)
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        if argv and argv[0] in COMMANDS:
+            _run_command(argv[0], _command_parser(argv[0]).parse_args(argv[1:]))
+            return 0
+        args = _module_parser().parse_args(argv)
+        used = [flag for flag in RESERVED if getattr(args, flag.lstrip("-")) is not None]
+        if used:
+            raise UserError(f"{used[0]} (pipelines and serving) is not implemented in this version of tutorial_lib yet")
+        if not args.config and not args.override:
+            raise UserError("nothing to do: give -c CONFIG -o Global.mode=..., or a command: " + ", ".join(COMMANDS))
+        from .modes import run
+
+        result = run(args.config, args.override)
+        return 0 if not isinstance(result, dict) or result.get("check_pass", True) is not False else 1
+    except UserError as exc:
+        if debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug, not a user error: still one line unless --debug
+        if debug:
+            raise
+        print(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", file=sys.stderr)
+        return 1

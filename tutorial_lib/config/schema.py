@@ -1,0 +1,67 @@
+"""The PaddleX module-config schema: sections, keys and their defaults.
+
+Every key a user may set is listed here; a key that is not here is a typo, and
+``-o`` overrides or YAML files that use one are rejected with a suggestion.
+Sections listed in ``FREEFORM_SECTIONS`` carry model-specific settings
+(architecture, reader, optimizer) that are checked by the model that reads them.
+"""
+
+MODES = ("check_dataset", "train", "evaluate", "export", "predict")
+
+FREEFORM_SECTIONS = ("Architecture",)
+
+DEFAULTS = {
+    "Global": {
+        "model": None,
+        "mode": "check_dataset",
+        "dataset_dir": None,
+        "device": "cpu",
+        "output": "output",
+        "seed": 42,
+    },
+    "CheckDataset": {
+        "convert": {"enable": False, "src_dataset_type": None},
+        "split": {"enable": False, "train_percent": None, "val_percent": None},
+    },
+    "Train": {
+        "num_classes": None,
+        "epochs_iters": 10,
+        "batch_size": 2,
+        "learning_rate": 0.0001,
+        "pretrain_weight_path": None,
+        "warmup_steps": 0,
+        "resume_path": None,
+        "log_interval": 10,
+        "eval_interval": 1,
+        "amp": None,
+    },
+    "Evaluate": {"weight_path": None, "log_interval": 10},
+    "Export": {"weight_path": None},
+    "Predict": {
+        "batch_size": 1,
+        "model_dir": None,
+        "input": None,
+        "threshold": None,
+        "kernel_option": {"run_mode": "paddle"},
+    },
+}
+
+# Allowed values for keys whose value is one of a few words.
+CHOICES = {
+    "Global.mode": MODES,
+    "CheckDataset.convert.src_dataset_type": (None, "COCO", "LabelMe", "VOC"),
+    "Predict.kernel_option.run_mode": ("paddle", "mkldnn", "trt_fp32", "trt_fp16", "onnxruntime"),
+    "Train.amp": (None, "OFF", "O1", "O2"),
+}
+
+
+def all_keys(tree=DEFAULTS, prefix=""):
+    """Dotted paths of every leaf key in ``tree`` (``Train.learning_rate``, ...)."""
+    keys = []
+    for name, value in tree.items():
+        path = f"{prefix}{name}"
+        if isinstance(value, dict) and value:
+            keys.extend(all_keys(value, path + "."))
+        else:
+            keys.append(path)
+    return keys

@@ -1,0 +1,1 @@
+"""Step 4, data: the synthetic sample, dataset checks, conversion, splitting and download."""

@@ -1,0 +1,1 @@
+"""Model families and the model registry (step 3 of the tutorial)."""

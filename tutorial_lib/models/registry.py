@@ -1,0 +1,62 @@
+"""Registered models (step 3): PaddleX names, their bundled configs, and the published benchmark numbers.
+
+The numbers are the ones PaddleX publishes for COCO val2017 (mask AP 0.5:0.95, GPU/CPU inference
+milliseconds, model size). ``None`` means PaddleX publishes no number. What this library measures
+on this machine is kept apart (notebook 03, ``benchmarks/``), never mixed into this table.
+"""
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from ..errors import UserError
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    family: str  # "Mask-RT-DETR" (ours, tutorial_lib.models.mask_rtdetr) or a paddledet architecture
+    mask_ap: float = None
+    gpu_ms: float = None
+    cpu_ms: float = None
+    size_mb: float = None
+    note: str = ""
+
+    def as_dict(self):
+        return asdict(self)
+
+
+_TABLE = [
+    ModelInfo("Mask-RT-DETR-H", "Mask-RT-DETR", 50.6, 172.0, 1616.0, 450.0),
+    ModelInfo("Mask-RT-DETR-X", "Mask-RT-DETR", 47.5, 114.0, 1241.0, 238.0),
+    ModelInfo("Mask-RT-DETR-L", "Mask-RT-DETR", 45.7, 88.0, 1091.0, 114.0),
+    ModelInfo("Mask-RT-DETR-M", "Mask-RT-DETR", 42.7, 79.0, None, 67.0),
+    ModelInfo("Mask-RT-DETR-S", "Mask-RT-DETR", 41.0, 33.5, None, 52.0),
+    ModelInfo("Cascade-MaskRCNN-ResNet50-FPN", "CascadeRCNN", 36.3, None, None, 254.8),
+    ModelInfo("MaskRCNN-ResNet101-FPN", "MaskRCNN", 36.6, None, None, 225.4),
+    ModelInfo("MaskRCNN-ResNet50-vd-FPN", "MaskRCNN", 36.4, None, None, 157.5),
+    ModelInfo("MaskRCNN-ResNet50-FPN", "MaskRCNN", 35.6, None, None, 157.5),
+    ModelInfo("SOLOv2", "SOLOv2", 35.5, None, None, 179.1),
+]
+
+MODELS = {info.name: info for info in _TABLE}
+
+
+def list_models():
+    """The registry as a list of dicts (one per model, in the tutorial's order: most accurate first)."""
+    return [info.as_dict() for info in _TABLE]
+
+
+def get_model_info(name):
+    if name not in MODELS:
+        raise UserError(f"unknown model {name!r}; registered models: {', '.join(MODELS)}")
+    return MODELS[name]
+
+
+def model_config_path(name):
+    """Bundled YAML for a registered model name."""
+    get_model_info(name)
+    path = CONFIG_DIR / f"{name}.yaml"
+    if not path.exists():
+        raise UserError(f"model {name!r} is registered but its config {path} is missing from this install")
+    return path
