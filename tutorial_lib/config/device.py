@@ -25,8 +25,9 @@ def parse_device(spec):
 
 def visible_gpu_count():
     """Number of GPUs this PaddlePaddle build can use (0 for the CPU package)."""
-    import paddle
+    from ..paddle_env import import_paddle
 
+    paddle = import_paddle()
     if not paddle.device.is_compiled_with_cuda():
         return 0
     return paddle.device.cuda.device_count()
