@@ -1,0 +1,148 @@
+"""Sliced inference and GeoTIFF -> GeoJSON, with a colour-threshold detector standing in for the model.
+
+The detector is exact (it finds every red or green blob in a tile), so these tests pin down the tiling,
+merging and georeferencing arithmetic itself: every object must come out once, whole, at its map position.
+"""
+import json
+from types import SimpleNamespace
+
+import cv2
+import numpy as np
+import pytest
+import rasterio
+from rasterio.transform import from_origin
+from rasterio.warp import transform as warp_transform
+from shapely.geometry import shape
+
+from tutorial_lib.errors import UserError
+from tutorial_lib.pipeline.geo import predict_geotiff
+from tutorial_lib.pipeline.sliced import instances_to_full_masks, sliced_predict, tile_grid
+
+# (class, kind, x, y, size): red discs = class 0, green squares = class 1; several straddle tile borders
+OBJECTS = [(0, "disc", 190, 200, 40), (0, "disc", 600, 120, 25), (1, "square", 380, 380, 70),
+           (1, "square", 700, 560, 50), (0, "disc", 96, 560, 30), (1, "square", 195, 195 + 300, 36)]
+LABELS = ("red", "green")
+
+
+def scene(height=720, width=900):
+    image = np.full((height, width, 3), 60, np.uint8)
+    truth = []
+    for cls, kind, x, y, size in OBJECTS:
+        mask = np.zeros((height, width), np.uint8)
+        if kind == "disc":
+            cv2.circle(mask, (x, y), size, 1, -1)
+        else:
+            cv2.rectangle(mask, (x - size // 2, y - size // 2), (x + size // 2, y + size // 2), 1, -1)
+        image[mask.astype(bool)] = (230, 40, 40) if cls == 0 else (40, 230, 40)
+        truth.append((cls, mask.astype(bool)))
+    return image, truth
+
+
+def detector(tile):
+    """Connected components of red (class 0) and green (class 1) pixels."""
+    boxes, masks = [], []
+    for cls, channel in ((0, 0), (1, 1)):
+        binary = (tile[..., channel] > 150) & (tile[..., 1 - channel] < 100)
+        n, labels = cv2.connectedComponents(binary.astype(np.uint8))
+        for k in range(1, n):
+            masks.append(labels == k)
+            boxes.append({"cls_id": cls, "label": LABELS[cls], "score": 0.9 - 0.01 * len(boxes)})
+    return SimpleNamespace(boxes=boxes, masks=np.array(masks).reshape(-1, *tile.shape[:2]))
+
+
+def iou(a, b):
+    return np.logical_and(a, b).sum() / np.logical_or(a, b).sum()
+
+
+def test_tile_grid_covers_scene_with_overlap():
+    tiles = tile_grid(720, 900, 256, 0.25)
+    covered = np.zeros((720, 900), int)
+    for x0, y0, x1, y1 in tiles:
+        assert x1 - x0 == 256 and y1 - y0 == 256
+        covered[y0:y1, x0:x1] += 1
+    assert covered.min() >= 1 and covered.max() >= 2
+    assert tile_grid(100, 80, 256, 0.2) == [(0, 0, 80, 100)]
+    with pytest.raises(UserError):
+        tile_grid(100, 100, 256, 1.0)
+
+
+@pytest.mark.parametrize("slice_size, overlap", [(256, 0.25), (200, 0.5), (128, 0.3)])
+def test_objects_cut_by_tile_borders_come_out_once_and_whole(slice_size, overlap):
+    image, truth = scene()
+    instances = sliced_predict(image, detector, slice_size, overlap, progress=False)
+    assert len(instances) == len(truth)
+    masks = instances_to_full_masks(instances, *image.shape[:2])
+    for cls, gt in truth:
+        best = max(range(len(instances)), key=lambda k: iou(masks[k], gt))
+        assert instances[best].cls_id == cls and iou(masks[best], gt) > 0.99
+
+
+def test_sliced_equals_whole_image_prediction():
+    image, _ = scene()
+    whole = detector(image)
+    sliced = sliced_predict(image, detector, 256, 0.25, progress=False)
+    masks = instances_to_full_masks(sliced, *image.shape[:2])
+    for ref in whole.masks:
+        assert max(iou(ref, m) for m in masks) > 0.99
+
+
+@pytest.fixture()
+def geotiff(tmp_path):
+    image, truth = scene()
+    transform = from_origin(500000.0, 4600000.0, 0.5, 0.5)  # UTM 33N, 0.5 m pixels
+    path = tmp_path / "scene.tif"
+    with rasterio.open(path, "w", driver="GTiff", height=image.shape[0], width=image.shape[1], count=3,
+                       dtype="uint8", crs="EPSG:32633", transform=transform) as dst:
+        dst.write(np.transpose(image, (2, 0, 1)))
+    return path, transform, truth
+
+
+def test_geotiff_polygons_land_at_map_coordinates(geotiff, tmp_path):
+    path, transform, truth = geotiff
+    summary = predict_geotiff(detector, path, tmp_path / "out.geojson", slice_size=256, overlap_ratio=0.25,
+                              mask_path=tmp_path / "mask.tif", progress=False)
+    collection = json.loads((tmp_path / "out.geojson").read_text())
+    assert summary["instances"] == len(truth) == len(collection["features"])
+    assert collection["crs"]["properties"]["name"] == "EPSG:32633"
+    for (cls, kind, x, y, size), (_, gt) in zip(OBJECTS, truth):
+        map_x, map_y = transform @ (x + 0.5, y + 0.5)
+        feature = min(collection["features"],
+                      key=lambda f: shape(f["geometry"]).centroid.distance(shape({"type": "Point",
+                                                                                  "coordinates": [map_x, map_y]})))
+        geometry = shape(feature["geometry"])
+        assert feature["properties"]["class_id"] == cls and feature["properties"]["label"] == LABELS[cls]
+        assert abs(geometry.centroid.x - map_x) < 0.5 and abs(geometry.centroid.y - map_y) < 0.5
+        assert geometry.area == pytest.approx(gt.sum() * 0.25, rel=0.01)  # 0.5 m x 0.5 m pixels
+    with rasterio.open(tmp_path / "mask.tif") as mask:
+        assert mask.crs.to_epsg() == 32633 and mask.transform == transform
+        classes = mask.read(1)
+    for cls in (0, 1):
+        expected = sum(gt.sum() for c, gt in truth if c == cls)
+        assert (classes == cls + 1).sum() == expected
+
+
+def test_geojson_in_epsg4326(geotiff, tmp_path):
+    path, transform, truth = geotiff
+    predict_geotiff(detector, path, tmp_path / "wgs84.geojson", slice_size=256, to_epsg4326=True, progress=False)
+    collection = json.loads((tmp_path / "wgs84.geojson").read_text())
+    assert "crs" not in collection  # RFC 7946: WGS 84 is implied
+    cls, kind, x, y, size = OBJECTS[2]
+    lon, lat = warp_transform("EPSG:32633", "EPSG:4326", *[[v] for v in transform @ (x + 0.5, y + 0.5)])
+    centroids = [shape(f["geometry"]).centroid for f in collection["features"]]
+    assert min(abs(c.x - lon[0]) + abs(c.y - lat[0]) for c in centroids) < 1e-5
+    assert all(14 < c.x < 16 and 41 < c.y < 42 for c in centroids)
+
+
+def test_plain_image_gives_pixel_coordinates(tmp_path):
+    image, truth = scene()
+    png = tmp_path / "scene.png"
+    cv2.imwrite(str(png), image[..., ::-1])
+    summary = predict_geotiff(detector, png, tmp_path / "px.geojson", slice_size=300, progress=False)
+    collection = json.loads((tmp_path / "px.geojson").read_text())
+    assert summary["crs"] is None and "crs" not in collection
+    cls, kind, x, y, size = OBJECTS[2]
+    centroid = min((shape(f["geometry"]).centroid for f in collection["features"]),
+                   key=lambda c: abs(c.x - x) + abs(c.y - y))
+    assert abs(centroid.x - (x + 0.5)) < 0.5 and abs(centroid.y - (y + 0.5)) < 0.5
+    with pytest.raises(UserError, match="no georeferencing"):
+        predict_geotiff(detector, png, tmp_path / "x.geojson", to_epsg4326=True, progress=False)
