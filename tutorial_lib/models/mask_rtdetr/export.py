@@ -1,0 +1,26 @@
+"""Static-graph export of the eval model (``paddle.jit.to_static`` + ``paddle.jit.save``)."""
+import paddle
+from paddle.static import InputSpec
+
+__all__ = ["export_model", "input_spec"]
+
+
+def input_spec(height=640, width=640):
+    """``image [None, 3, H, W]``, ``im_shape [None, 2]``, ``scale_factor [None, 2]`` (float32)."""
+    return [{
+        "image": InputSpec([None, 3, height, width], "float32", "image"),
+        "im_shape": InputSpec([None, 2], "float32", "im_shape"),
+        "scale_factor": InputSpec([None, 2], "float32", "scale_factor"),
+    }]
+
+
+def export_model(model, path_prefix, height=640, width=640):
+    """Convert ``model`` (eval mode, full graph) and save ``path_prefix.pdmodel/.pdiparams``.
+
+    Outputs are, in order, ``bbox``, ``bbox_num``, ``mask``. The spatial size is fixed (anchors and
+    position embeddings are computed for it); the batch size is dynamic (1 when masks are decoded).
+    """
+    model.eval()
+    static = paddle.jit.to_static(model, input_spec=input_spec(height, width), full_graph=True)
+    paddle.jit.save(static, path_prefix)
+    return path_prefix
