@@ -25,6 +25,25 @@ EXPECTATIONS = {
         "forward_ms_positive": True,
         "table_rows": 1,
     },
+    "04_data.ipynb": {
+        "check_pass": True,
+        "num_classes": 10,
+        "train_images": 12,
+        "val_images": 4,
+        "train_annotations": 51,
+        "val_annotations": 17,
+        "train_background_images": 2,
+        "broken_check_pass": False,
+        "broken_error_kinds": ["bbox_mismatch", "degenerate_segmentation", "missing_image_file"],
+        "labelme_categories": ["airplane", "storage_tank", "vehicle", "tennis_court", "baseball_diamond", "ship",
+                               "harbor", "basketball_court", "ground_track_field", "bridge"],
+        "labelme_check_pass": True,
+        "voc_categories": ["airplane", "baseball_diamond", "basketball_court", "harbor", "storage_tank",
+                           "tennis_court", "vehicle"],
+        "voc_split": [13, 3],
+        "split_counts": [13, 3],
+        "undo_restored": True,
+    },
 }
 
 

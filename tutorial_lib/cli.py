@@ -4,6 +4,7 @@
     python -m tutorial_lib sample --output data/remote_sense_sample [--preset full] [--seed 0]
     python -m tutorial_lib models | pipelines
     python -m tutorial_lib demo [--output output/demo]
+    python -m tutorial_lib download [--url URL] --output data [--sha256 HEX]
 
 Every user error ends with a non-zero exit and one line on stderr (``--debug`` shows the traceback).
 """
@@ -13,7 +14,7 @@ import sys
 
 from .errors import UserError
 
-COMMANDS = ("sample", "models", "pipelines", "demo")
+COMMANDS = ("sample", "models", "pipelines", "demo", "download")
 RESERVED = ("--pipeline", "--get_pipeline_config", "--serve")
 
 
@@ -52,6 +53,12 @@ def _command_parser(command):
         parser.add_argument("--output", default="output/demo")
         parser.add_argument("--dataset_dir", default="data/remote_sense_sample")
         parser.add_argument("--seed", type=int, default=0)
+    elif command == "download":
+        from .data.download import DEFAULT_URL
+
+        parser.add_argument("--url", default=DEFAULT_URL, help="dataset archive (tar or zip)")
+        parser.add_argument("--output", default="data", help="folder to download and extract into")
+        parser.add_argument("--sha256", help="expected sha256 of the archive")
     return parser
 
 
@@ -79,6 +86,10 @@ def _run_command(command, args):
         from .demo import run_demo
 
         run_demo(args.output, args.dataset_dir, seed=args.seed)
+    elif command == "download":
+        from .data.download import download_dataset
+
+        print(download_dataset(args.url, args.output, sha256=args.sha256))
 
 
 def main(argv=None):
