@@ -1,4 +1,5 @@
 import hashlib
+import os
 from pathlib import Path
 
 import pytest
@@ -25,3 +26,20 @@ def sample_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("sample") / "remote_sense_sample"
     generate_sample(out, preset="ci", seed=0, progress=False)
     return out
+
+
+@pytest.fixture(scope="session", autouse=True)
+def tutorial_lib_home(tmp_path_factory):
+    """A fresh model cache for the session (never the user's ~/.cache); notebook kernels inherit it."""
+    home = tmp_path_factory.mktemp("tutorial_lib_home")
+    os.environ["TUTORIAL_LIB_HOME"] = str(home)
+    return home
+
+
+@pytest.fixture(scope="session")
+def quickstart_model(tutorial_lib_home):
+    """The quick-start model trained the way create_pipeline() does on first use, but tiny (4 epochs, 32 images).
+    The smoke runs of notebooks 02 and 07 ask for the same one and find it in the session's cache."""
+    from tutorial_lib.pipeline.quickstart import quickstart_model_dir
+
+    return quickstart_model_dir(epochs=4, num_train=32), tutorial_lib_home

@@ -20,7 +20,8 @@ def cli(*args, cwd=None):
     (["-c", "Mask-RT-DETR-S", "-o", "Global.device=gpu:0,1,2,3"], "Global.device=cpu"),
     (["-c", "Mask-RT-DETR-S", "-o", "Global.mode"], "Section.key=value"),
     (["--bogus"], "unrecognized arguments: --bogus"),
-    (["--pipeline", "instance_segmentation"], "not implemented"),
+    (["--serve"], "need --pipeline"),
+    (["--pipeline", "nope_pipeline"], "unknown pipeline"),
     (["sample", "--preset", "huge"], "unknown sample preset 'huge'"),
 ])
 def test_user_errors_exit_2_with_one_line(args, message):

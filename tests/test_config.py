@@ -99,7 +99,7 @@ def test_yaml_files_errors_and_roundtrip(tmp_path):
     cfg = load_config("MaskRCNN-ResNet50-FPN", ["Architecture.backbone.depth=18", "Train.epochs_iters=5"])
     saved = save_config(cfg, tmp_path / "out" / "config.yaml")
     assert load_config(saved) == cfg
-    assert cfg["Architecture"] == {"backbone": {"depth": 18}}
+    assert cfg["Architecture"]["backbone"] == {"depth": 18}  # merged into the bundled Architecture section
 
 
 def test_unknown_model_name_suggests():

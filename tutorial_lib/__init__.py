@@ -7,13 +7,16 @@ Every tutorial step is usable three ways with the same names: a notebook cell, t
     tl.generate_sample("data/remote_sense_sample")             # step 4: the embedded sample dataset
     tl.run("Mask-RT-DETR-S", ["Global.mode=check_dataset",       # any mode, PaddleX-style overrides
                               "Global.dataset_dir=data/remote_sense_sample"])
+    for result in tl.create_pipeline("instance_segmentation").predict("data/remotesensing_demo.png"):
+        result.print(); result.save_to_img("output/"); result.save_to_json("output/")
 """
 from .config import load_config
 from .data.sample import generate_sample
 from .errors import UserError
 from .models.registry import list_models
 from .modes import run
-from .pipeline.registry import list_pipelines
+from .pipeline import create_pipeline, get_pipeline_config, list_pipelines
 
 __version__ = "0.1.0"
-__all__ = ["UserError", "generate_sample", "list_models", "list_pipelines", "load_config", "run"]
+__all__ = ["UserError", "create_pipeline", "generate_sample", "get_pipeline_config", "list_models", "list_pipelines",
+           "load_config", "run"]

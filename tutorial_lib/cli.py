@@ -5,6 +5,10 @@
     python -m tutorial_lib models | pipelines
     python -m tutorial_lib demo [--output output/demo]
     python -m tutorial_lib download [--url URL] --output data [--sha256 HEX]
+    python -m tutorial_lib --get_pipeline_config instance_segmentation --save_path ./my_path
+    python -m tutorial_lib --pipeline instance_segmentation --input data/remotesensing_demo.png --save_path output/
+    python -m tutorial_lib --pipeline my_path/instance_segmentation.yaml --input scene.tif --slice_size 512
+    python -m tutorial_lib --serve --pipeline instance_segmentation --host 127.0.0.1 --port 8080
 
 Every user error ends with a non-zero exit and one line on stderr (``--debug`` shows the traceback).
 """
@@ -15,7 +19,6 @@ import sys
 from .errors import UserError
 
 COMMANDS = ("sample", "models", "pipelines", "demo", "download")
-RESERVED = ("--pipeline", "--get_pipeline_config", "--serve")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -30,12 +33,59 @@ def _module_parser():
     parser.add_argument("-o", "--override", action="append", default=[], metavar="Section.key=value",
                         help="override one config value (repeatable), e.g. -o Global.mode=train")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    for flag in RESERVED:
-        parser.add_argument(flag, help=argparse.SUPPRESS)
-    parser.add_argument("--input", help=argparse.SUPPRESS)
-    parser.add_argument("--device", help=argparse.SUPPRESS)
-    parser.add_argument("--save_path", help=argparse.SUPPRESS)
+    pipe = parser.add_argument_group("pipelines (steps 2 and 7)")
+    pipe.add_argument("--pipeline", help="pipeline name (instance_segmentation) or pipeline YAML")
+    pipe.add_argument("--get_pipeline_config", metavar="NAME", help="write the pipeline's YAML to --save_path")
+    pipe.add_argument("--serve", action="store_true", help="serve --pipeline over HTTP (FastAPI)")
+    pipe.add_argument("--input", help="image, folder, GeoTIFF, file:// or http(s) URL")
+    pipe.add_argument("--device", default="cpu", help="cpu, gpu:0 ...")
+    pipe.add_argument("--save_path", help="folder for results / the pipeline YAML")
+    pipe.add_argument("--threshold", type=float, help="minimum score of the instances kept")
+    pipe.add_argument("--run_mode", default="paddle", help="paddle or mkldnn (oneDNN)")
+    pipe.add_argument("--slice_size", type=int, help="sliced inference for large scenes: tile size in pixels")
+    pipe.add_argument("--overlap_ratio", type=float, default=0.2, help="tile overlap for sliced inference")
+    pipe.add_argument("--epsg4326", action="store_true", help="GeoJSON in longitude/latitude instead of the raster CRS")
+    pipe.add_argument("--host", default="127.0.0.1")
+    pipe.add_argument("--port", type=int, default=8080)
     return parser
+
+
+def _run_pipeline(args):
+    from pathlib import Path
+
+    from .pipeline import create_pipeline, get_pipeline_config
+
+    if args.get_pipeline_config:
+        path = get_pipeline_config(args.get_pipeline_config, args.save_path or ".")
+        print(f"pipeline config written to {path}")
+        return
+    if not args.pipeline:
+        raise UserError("--serve and --input need --pipeline instance_segmentation (or a pipeline YAML)")
+    pipeline = create_pipeline(args.pipeline, device=args.device, run_mode=args.run_mode)
+    if args.serve:
+        from .serving import serve
+
+        serve(pipeline, args.host, args.port)
+        return
+    if not args.input:
+        raise UserError("--pipeline needs --input (an image, folder or URL) or --serve")
+    out = Path(args.save_path or "output")
+    if args.slice_size:
+        stem = Path(str(args.input)).stem
+        if str(args.input).lower().endswith((".tif", ".tiff")):
+            summary = pipeline.predict_geotiff(args.input, out / f"{stem}.geojson", args.slice_size,
+                                               args.overlap_ratio, args.threshold, args.epsg4326,
+                                               mask_path=out / f"{stem}_mask.tif")
+            print(json.dumps(summary, indent=2))
+            return
+        results = [pipeline.predict_sliced(args.input, args.slice_size, args.overlap_ratio, args.threshold)]
+    else:
+        results = pipeline.predict(args.input, threshold=args.threshold)
+    for result in results:
+        result.print()
+        result.save_to_img(out)
+        result.save_to_json(out)
+    print(f"results saved in {out}")
 
 
 def _command_parser(command):
@@ -100,9 +150,9 @@ def main(argv=None):
             _run_command(argv[0], _command_parser(argv[0]).parse_args(argv[1:]))
             return 0
         args = _module_parser().parse_args(argv)
-        used = [flag for flag in RESERVED if getattr(args, flag.lstrip("-")) is not None]
-        if used:
-            raise UserError(f"{used[0]} (pipelines and serving) is not implemented in this version of tutorial_lib yet")
+        if args.pipeline or args.get_pipeline_config or args.serve:
+            _run_pipeline(args)
+            return 0
         if not args.config and not args.override:
             raise UserError("nothing to do: give -c CONFIG -o Global.mode=..., or a command: " + ", ".join(COMMANDS))
         from .modes import run

@@ -34,8 +34,11 @@ DEFAULTS = {
         "log_interval": 10,
         "eval_interval": 1,
         "amp": None,
+        "keep_last_epochs": 2,
+        "export_every_epoch": False,
+        "export_best": True,
     },
-    "Evaluate": {"weight_path": None, "log_interval": 10},
+    "Evaluate": {"weight_path": None, "log_interval": 10, "score_threshold": 0.5},
     "Export": {"weight_path": None},
     "Predict": {
         "batch_size": 1,

@@ -1,1 +1,79 @@
-"""Pipelines (steps 2 and 7): a pipeline wraps a module (model) with pre/post-processing and I/O."""
+"""Pipelines (steps 2 and 7): ``create_pipeline(...).predict(...)`` as in PaddleX.
+
+    import tutorial_lib as tl
+    pipeline = tl.create_pipeline("instance_segmentation", device="cpu")   # or "my_path/instance_segmentation.yaml"
+    for result in pipeline.predict("data/remotesensing_demo.png"):
+        result.print(); result.save_to_img("output/"); result.save_to_json("output/")
+
+A pipeline wraps one exported model (the ``InstanceSegmentation`` sub-module of its YAML) with input handling
+(paths, folders, arrays, lists, ``file://`` and http(s) URLs), sliced inference for large scenes and GeoTIFF
+output. With no ``model_dir`` it uses the quick-start model (see :mod:`.quickstart`).
+"""
+from .config import SUBMODULE, get_pipeline_config, load_pipeline_config
+from .registry import list_pipelines
+
+__all__ = ["InstanceSegmentationPipeline", "create_pipeline", "get_pipeline_config", "list_pipelines",
+           "load_pipeline_config"]
+
+
+class InstanceSegmentationPipeline:
+    """The ``instance_segmentation`` pipeline over a :class:`tutorial_lib.predict.Predictor`."""
+
+    def __init__(self, config, predictor):
+        self.config = config
+        self.predictor = predictor
+
+    @property
+    def labels(self):
+        return self.predictor.labels
+
+    def predict(self, input, threshold=None, batch_size=None):
+        """Yield one result per input image (``print()``, ``save_to_img()``, ``save_to_json()``, ``.json``)."""
+        yield from self.predictor.predict(input, threshold=threshold, batch_size=batch_size)
+
+    __call__ = predict
+
+    def predict_sliced(self, image, slice_size=512, overlap_ratio=0.2, threshold=None, match_iou=0.5, progress=True):
+        """Sliced inference over one large image (path or RGB array); returns one merged result."""
+        from ..predict import InstanceSegResult
+        from ..predict.inputs import read_image
+        from .sliced import instances_to_full_masks, sliced_predict
+
+        path = None
+        if not hasattr(image, "shape"):
+            path, image = str(image), read_image(image)
+        instances = sliced_predict(image, lambda tile: next(self.predictor.predict(tile, threshold=threshold)),
+                                   slice_size, overlap_ratio, match_iou, progress)
+        boxes = [{"cls_id": i.cls_id, "label": i.label, "score": i.score,
+                  "coordinate": [float(v) for v in i.box]} for i in instances]
+        return InstanceSegResult(path, boxes, instances_to_full_masks(instances, *image.shape[:2]), image=image)
+
+    def predict_geotiff(self, src, geojson_path, slice_size=512, overlap_ratio=0.2, threshold=None,
+                        to_epsg4326=False, mask_path=None, progress=True):
+        """Sliced inference over a GeoTIFF read by windows; writes GeoJSON in the raster's CRS (or EPSG:4326)."""
+        from .geo import predict_geotiff
+
+        return predict_geotiff(lambda tile: next(self.predictor.predict(tile, threshold=threshold)), src,
+                               geojson_path, slice_size, overlap_ratio, to_epsg4326, mask_path, progress=progress)
+
+
+def create_pipeline(pipeline="instance_segmentation", device="cpu", model_dir=None, run_mode="paddle"):
+    """Build a pipeline from a registered name, a pipeline YAML or a dict.
+
+    ``model_dir`` (or ``SubModules.InstanceSegmentation.model_dir`` in the YAML) is an exported model folder;
+    when neither is set, the quick-start model is trained once on the generated sample and cached.
+    ``run_mode``: ``paddle`` or ``mkldnn`` (oneDNN, faster on CPU).
+    """
+    from ..predict import Predictor
+
+    config = load_pipeline_config(pipeline)
+    sub = config["SubModules"][SUBMODULE]
+    if model_dir is None:
+        model_dir = sub["model_dir"]
+    if model_dir is None:
+        from .quickstart import quickstart_model_dir
+
+        model_dir = quickstart_model_dir(device=device)
+    predictor = Predictor(model_dir, device=device, run_mode=run_mode, batch_size=sub["batch_size"],
+                          threshold=sub["threshold"])
+    return InstanceSegmentationPipeline(config, predictor)

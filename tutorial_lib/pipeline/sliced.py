@@ -142,7 +142,8 @@ def sliced_predict(reader, predict_fn, slice_size=512, overlap_ratio=0.2, match_
         new = [_crop_instance(np.asarray(mask, bool), tile[:2], tile, box["cls_id"], box["score"],
                               box.get("label", str(box["cls_id"]))) for box, mask in zip(result.boxes, result.masks)]
         found = merge_instances([i for i in new if i is not None], match_iou, into=found)
-    return sorted(found, key=lambda i: -i.score)
+    # a merge grows a mask, which can make it match another kept instance: settle once more over the result
+    return sorted(merge_instances(found, match_iou), key=lambda i: -i.score)
 
 
 def instances_to_full_masks(instances, height, width):

@@ -1,0 +1,74 @@
+"""The predictor's parts that need no trained model: preprocessing, inputs, and the result object."""
+import json
+
+import numpy as np
+import pytest
+
+from tutorial_lib.errors import UserError
+from tutorial_lib.predict import InstanceSegResult, decode_rle, encode_rle, preprocess
+from tutorial_lib.predict.inputs import iter_sources
+
+
+def make_result(path="scene.png"):
+    masks = np.zeros((2, 40, 60), bool)
+    masks[0, 5:15, 5:25] = True
+    masks[1, 20:35, 30:50] = True
+    boxes = [{"cls_id": 0, "label": "airplane", "score": 0.9, "coordinate": [5.0, 5.0, 25.0, 15.0]},
+             {"cls_id": 5, "label": "ship", "score": 0.6, "coordinate": [30.0, 20.0, 50.0, 35.0]}]
+    image = np.full((40, 60, 3), 90, np.uint8)
+    return InstanceSegResult(path, boxes, masks, image=image)
+
+
+def test_rle_round_trip():
+    mask = np.random.default_rng(0).random((33, 47)) > 0.6
+    rle = encode_rle(mask)
+    assert isinstance(rle["counts"], str) and rle["size"] == [33, 47]
+    np.testing.assert_array_equal(decode_rle(json.loads(json.dumps(rle))), mask)
+
+
+def test_result_json_is_paddlex_shaped_and_saves(tmp_path, capsys):
+    result = make_result()
+    data = result.json
+    assert set(data) == {"res"}
+    assert set(data["res"]) == {"input_path", "page_index", "boxes", "masks"}
+    assert data["res"]["page_index"] is None and data["res"]["boxes"][1]["label"] == "ship"
+    np.testing.assert_array_equal(decode_rle(data["res"]["masks"][1]), result.masks[1])
+    json_path = result.save_to_json(tmp_path)
+    assert json_path.endswith("scene_res.json") and json.loads(open(json_path).read()) == data
+    img_path = result.save_to_img(tmp_path / "drawn.png")
+    import cv2
+
+    drawn = cv2.imread(img_path)
+    assert drawn.shape == (40, 60, 3) and (drawn != 90).any()
+    result.print()
+    assert '"label": "airplane"' in capsys.readouterr().out
+
+
+def test_preprocess_matches_paddledet_test_reader(tmp_path):
+    """The predictor's numpy preprocessing equals paddledet's own TestReader transforms."""
+    import cv2
+
+    from tutorial_lib.config import load_config
+    from tutorial_lib.engine.families import get_family
+
+    family = get_family(load_config("MaskRCNN-ResNet18-FPN-S", ["Architecture.input_size=192"]))
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 255, (150, 230, 3), dtype=np.uint8)
+    path = tmp_path / "img.png"
+    cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    transforms, batch_transforms = family.compose("test", 10)
+    ref = batch_transforms([transforms({"im_file": str(path), "im_id": np.array([0])})])
+    mine, im_shape, scale = preprocess(image, family.preprocess_spec())
+    np.testing.assert_allclose(mine, ref["image"][0], atol=1e-5)
+    np.testing.assert_allclose(im_shape, ref["im_shape"][0], rtol=1e-6)
+    np.testing.assert_allclose(scale, ref["scale_factor"][0], rtol=1e-6)
+
+
+def test_inputs_are_lazy_and_checked(tmp_path):
+    sources = iter_sources([np.zeros((4, 5, 3), np.uint8), np.zeros((4, 5), np.uint8)])
+    (p1, load1), (p2, load2) = list(sources)
+    assert p1 is None and load1().shape == (4, 5, 3) and load2().shape == (4, 5, 3)
+    with pytest.raises(UserError, match="does not exist"):
+        list(iter_sources(tmp_path / "missing.png"))
+    with pytest.raises(UserError, match="holds no images"):
+        list(iter_sources(tmp_path))

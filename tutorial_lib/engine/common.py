@@ -1,0 +1,76 @@
+"""What train, evaluate and export share: preparing paddle, the model's identity (meta), rebuilding a
+trained model from its checkpoint, and running a model over a dataset split."""
+import copy
+
+import numpy as np
+
+from ..errors import UserError
+from . import checkpoint, runtime
+from .families import get_family
+
+
+def prepare(cfg):
+    paddle = runtime.setup()
+    runtime.set_device(cfg["Global"]["device"])
+    return paddle
+
+
+def model_meta(cfg, num_classes, label_list):
+    """Everything needed to rebuild the model later (stored in every ``.pdstates``)."""
+    return {"model_name": cfg["Global"]["model"], "architecture": copy.deepcopy(cfg["Architecture"]),
+            "num_classes": int(num_classes), "label_list": list(label_list)}
+
+
+def meta_from_checkpoint(prefix, cfg, dataset_labels=None):
+    """The meta saved with a checkpoint, or (official / foreign checkpoints) one made from ``cfg``."""
+    states = checkpoint.load_states(prefix)
+    meta = states.get("meta") if isinstance(states, dict) else None
+    if meta:
+        return meta
+    labels = dataset_labels
+    num_classes = cfg["Train"]["num_classes"] or (len(labels) if labels else None)
+    if num_classes is None:
+        raise UserError(f"{prefix}.pdparams has no .pdstates saying how many classes it has; "
+                        "set -o Train.num_classes=N")
+    if not labels or len(labels) != num_classes:
+        labels = [str(i) for i in range(num_classes)]
+    return model_meta(cfg, num_classes, labels)
+
+
+def build_from_meta(meta):
+    family = get_family({"Global": {"model": meta["model_name"]}, "Architecture": meta["architecture"]})
+    model = family.build_model(meta["num_classes"])
+    return family, model
+
+
+def load_trained(prefix, cfg, dataset_labels=None):
+    """Rebuild the model a checkpoint was trained as and load its weights (every tensor must fit)."""
+    meta = meta_from_checkpoint(prefix, cfg, dataset_labels)
+    family, model = build_from_meta(meta)
+    state = checkpoint.load_params(prefix)
+    checkpoint.load_matching(model, state, strict=True)
+    model.eval()
+    return family, model, meta
+
+
+def predict_split(model, family, split, num_classes, progress=None):
+    """Run ``model`` (eval mode, no grad) over every image of ``split``; per-image prediction dicts."""
+    paddle = runtime.setup()
+    transforms, batch_transforms = family.compose("eval", num_classes)
+    from .data import eval_batches
+
+    was_training = model.training
+    model.eval()
+    predictions = []
+    with paddle.no_grad():
+        for records, batch in eval_batches(split, transforms, batch_transforms, batch_size=1):
+            outputs = model(family.to_inputs(batch))
+            origin = [(int(r["h"]), int(r["w"])) for r in records]
+            for record, pred in zip(records, family.parse_outputs(outputs, len(records), origin)):
+                pred["image_id"] = int(np.asarray(record["im_id"]).reshape(-1)[0])
+                predictions.append(pred)
+            if progress is not None:
+                progress.update(len(records))
+    if was_training:
+        model.train()
+    return predictions

@@ -1,0 +1,261 @@
+"""paddledet models: build one from the ``Architecture`` section, feed it batches, read its outputs, export it.
+
+The ``Architecture`` section of a paddledet model config is complete in itself (paddledet ships no YAML)::
+
+    Architecture:
+      family: paddledet
+      architecture: MaskRCNN          # a paddledet architecture class
+      input_size: 256                 # optional: rescales every Resize/RandomResize of the readers
+      components: {MaskRCNN: {...}, ResNet: {...}, FPN: {...}, RPNHead: {...}, ...}
+      TrainReader: {sample_transforms: [...], batch_transforms: [...]}
+      EvalReader: {...}
+      TestReader: {...}
+      optimizer: {type: Momentum, momentum: 0.9, weight_decay: 0.0001, clip_grad_norm: null}
+      schedule: {type: PiecewiseDecay, milestones: [0.67, 0.89], gamma: 0.1, warmup_start_factor: 0.1}
+
+``components`` uses paddledet's own YAML vocabulary (the keys of its registered classes), written as plain
+YAML (no ``!Tags``). paddledet keeps its module registry in one process-wide dict; every build starts from
+a pristine copy of it, so that two models built in one process never see each other's settings.
+"""
+import copy
+
+import numpy as np
+
+from ..errors import UserError
+from . import runtime
+
+SEGM_ARCHS = {"SOLOv2"}  # architectures that output masks only (no boxes, batch size 1 at inference)
+_PRISTINE = None
+
+
+def _reset_workspace():
+    """Put paddledet's global module config back to how it was after import."""
+    global _PRISTINE
+    from ppdet.core import workspace
+    from ppdet.core.config.schema import SchemaDict
+
+    config = workspace.global_config
+    if _PRISTINE is None:
+        _PRISTINE = {}
+        for key, value in config.items():
+            if isinstance(value, SchemaDict):
+                _PRISTINE[key] = (value, {k: copy.deepcopy(dict.__getitem__(value, k)) for k in value.keys()})
+            else:
+                _PRISTINE[key] = (None, copy.deepcopy(value))
+    for key in list(config.keys()):
+        if key not in _PRISTINE:
+            del config[key]
+    for key, (schema_dict, items) in _PRISTINE.items():
+        if schema_dict is None:
+            config[key] = copy.deepcopy(items)
+        else:
+            dict.clear(schema_dict)
+            for k, v in items.items():
+                dict.__setitem__(schema_dict, k, copy.deepcopy(v))
+            dict.__setitem__(config, key, schema_dict)
+
+
+def _resize_ops(transforms, size, reference):
+    """Scale the sizes of Resize / RandomResize ops so that ``reference`` becomes ``size``."""
+    out = []
+    for op in transforms:
+        (name, args), = op.items()
+        args = dict(args or {})
+        if name in ("Resize", "RandomResize") and "target_size" in args:
+            def scale(v):
+                return int(max(32, round(v * size / reference / 32.0) * 32)) if size % 32 == 0 else \
+                    int(round(v * size / reference))
+            target = args["target_size"]
+            if target and isinstance(target[0], (list, tuple)):
+                args["target_size"] = [[scale(v) for v in t] for t in target]
+            elif isinstance(target, (list, tuple)):
+                args["target_size"] = [scale(v) for v in target]
+            else:
+                args["target_size"] = scale(target)
+        out.append({name: args})
+    return out
+
+
+class PaddleDetFamily:
+    name = "paddledet"
+    # paddledet 2.6.0's R-CNN mask/box heads fail on a batch in which some image has no detection at all
+    # (distribute_fpn_proposals on zero rois), and SOLOv2 predicts one image at a time: exported paddledet
+    # models therefore run one image per forward pass.
+    batch_size_limit = 1
+
+    def __init__(self, arch):
+        self.arch = copy.deepcopy(dict(arch))
+        for key in ("architecture", "components", "TrainReader", "EvalReader", "TestReader"):
+            if key not in self.arch:
+                raise UserError(f"Architecture.{key} is missing from the model config (a paddledet model needs "
+                                "architecture, components, TrainReader, EvalReader and TestReader)")
+        self.architecture = str(self.arch["architecture"])
+
+    # ------------------------------------------------------------------ model
+    @property
+    def masks_only(self):
+        return self.architecture in SEGM_ARCHS
+
+    def build_model(self, num_classes):
+        runtime.setup()
+        from ppdet.core import workspace
+
+        _reset_workspace()
+        components = copy.deepcopy(self.arch["components"])
+        unknown = [k for k in components if k not in workspace.global_config]
+        if unknown:
+            raise UserError(f"Architecture.components names {unknown}, which paddledet 2.6.0 does not register")
+        if self.architecture not in components:
+            raise UserError(f"Architecture.components has no entry for architecture {self.architecture!r}")
+        workspace.merge_config({"num_classes": int(num_classes), **components})
+        model = workspace.create(self.architecture)
+        model.load_meanstd(self.arch["TestReader"]["sample_transforms"])
+        return model
+
+    # ------------------------------------------------------------------ data
+    def reader(self, mode):
+        """``mode`` in train / eval / test -> (sample_transforms, batch_transforms) as op lists."""
+        reader = self.arch[{"train": "TrainReader", "eval": "EvalReader", "test": "TestReader"}[mode]]
+        sample = list(reader.get("sample_transforms") or [])
+        batch = list(reader.get("batch_transforms") or [])
+        size = self.arch.get("input_size")
+        if size:
+            reference = self.reference_size()
+            sample = _resize_ops(sample, int(size), reference)
+        return sample, batch
+
+    def reference_size(self):
+        for op in self.arch["EvalReader"]["sample_transforms"]:
+            (name, args), = op.items()
+            if name == "Resize":
+                target = args["target_size"]
+                return float(min(target) if isinstance(target, (list, tuple)) else target)
+        raise UserError("Architecture.EvalReader needs a Resize op")
+
+    def compose(self, mode, num_classes):
+        runtime.setup()
+        from ppdet.data.reader import BatchCompose, Compose
+
+        sample, batch = self.reader(mode)
+        return Compose(sample, num_classes=num_classes), BatchCompose(batch, num_classes=num_classes,
+                                                                      collate_batch=False)
+
+    @staticmethod
+    def to_inputs(batch):
+        """A collated numpy batch -> the model's input dict (tensors; polygons stay numpy)."""
+        import paddle
+
+        inputs = {}
+        for key, value in batch.items():
+            if key in ("gt_poly", "im_file"):
+                inputs[key] = value
+            elif isinstance(value, np.ndarray):
+                inputs[key] = paddle.to_tensor(value)
+            elif isinstance(value, list) and value and isinstance(value[0], np.ndarray):
+                inputs[key] = [paddle.to_tensor(v) for v in value]
+            else:
+                inputs[key] = value
+        return inputs
+
+    # ------------------------------------------------------------------ outputs
+    def parse_outputs(self, outputs, batch_size, origin_shapes):
+        """Model outputs (dict of tensors or numpy arrays) -> one dict per image:
+        ``{"class_ids" (N,) int, "scores" (N,), "boxes" (N, 4) x1 y1 x2 y2, "masks" (N, H, W) bool}``."""
+        return parse_outputs(self.architecture, {k: _numpy(v) for k, v in outputs.items()}, batch_size,
+                             origin_shapes)
+
+    # ------------------------------------------------------------------ export
+    def export(self, model, save_dir, filename="inference"):
+        """Convert the (eval-mode) dygraph model to a static Paddle Inference model in ``save_dir``."""
+        paddle = runtime.setup()
+        from paddle.static import InputSpec
+
+        model.eval()
+        if hasattr(model, "deploy"):
+            model.deploy = True
+        batch = 1 if self.masks_only else None
+        spec = [{"image": InputSpec(shape=[batch, 3, -1, -1], dtype="float32", name="image"),
+                 "im_shape": InputSpec(shape=[batch, 2], dtype="float32", name="im_shape"),
+                 "scale_factor": InputSpec(shape=[batch, 2], dtype="float32", name="scale_factor")}]
+        static = paddle.jit.to_static(model, input_spec=spec, full_graph=True)
+        paddle.jit.save(static, str(save_dir / filename), input_spec=spec)
+        return output_names(self.architecture)
+
+    def preprocess_spec(self):
+        """The TestReader as the predictor's list of ops (Resize, NormalizeImage, Permute, PadStride)."""
+        sample, batch = self.reader("test")
+        ops = []
+        for op in sample:
+            (name, args), = op.items()
+            if name == "Decode":
+                continue
+            if name not in ("Resize", "NormalizeImage", "Permute"):
+                raise UserError(f"TestReader op {name} has no predictor equivalent")
+            entry = {"type": name, **copy.deepcopy(args or {})}
+            if name == "Resize":
+                entry.setdefault("keep_ratio", True)
+                entry.setdefault("interp", 1)
+                target = entry["target_size"]
+                entry["target_size"] = [target, target] if isinstance(target, int) else list(target)
+            if name == "NormalizeImage":
+                entry.setdefault("is_scale", True)
+                entry.setdefault("norm_type", "mean_std")
+            ops.append(entry)
+        stride = 0
+        for op in batch:
+            (name, args), = op.items()
+            if name == "PadBatch":
+                stride = int((args or {}).get("pad_to_stride", 0))
+        ops.append({"type": "PadStride", "stride": stride})
+        return ops
+
+
+def output_names(architecture):
+    if architecture in SEGM_ARCHS:
+        return ["segm", "bbox_num", "cate_label", "cate_score"]
+    return ["bbox", "bbox_num", "mask"]
+
+
+def _numpy(value):
+    return value.numpy() if hasattr(value, "numpy") else np.asarray(value)
+
+
+def masks_to_boxes(masks):
+    boxes = np.zeros((len(masks), 4), np.float32)
+    for i, mask in enumerate(masks):
+        ys, xs = np.nonzero(mask)
+        if len(xs):
+            boxes[i] = [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]
+    return boxes
+
+
+def parse_outputs(architecture, outputs, batch_size, origin_shapes):
+    """Split a batch of raw outputs (numpy) into per-image instance dicts (see ``parse_outputs`` above).
+
+    Shared by evaluation (dygraph) and the predictor (Paddle Inference): the same reading of the same
+    tensors. Empty-image placeholders that paddledet inserts (score 0 or label -1) are dropped.
+    """
+    bbox_num = np.asarray(outputs["bbox_num"]).reshape(-1).astype(np.int64)
+    results, start = [], 0
+    for i in range(batch_size):
+        n = int(bbox_num[i]) if i < len(bbox_num) else 0
+        h, w = (int(v) for v in origin_shapes[i])
+        if architecture in SEGM_ARCHS:
+            masks = np.asarray(outputs["segm"])[start:start + n, :h, :w] > 0
+            class_ids = np.asarray(outputs["cate_label"]).reshape(-1)[start:start + n].astype(np.int64)
+            scores = np.asarray(outputs["cate_score"]).reshape(-1)[start:start + n].astype(np.float32)
+            boxes = masks_to_boxes(masks)
+        else:
+            bbox = np.asarray(outputs["bbox"])[start:start + n]
+            masks = np.asarray(outputs["mask"])[start:start + n, :h, :w] > 0 if "mask" in outputs else \
+                np.zeros((n, h, w), bool)
+            class_ids = bbox[:, 0].astype(np.int64)
+            scores = bbox[:, 1].astype(np.float32)
+            boxes = bbox[:, 2:6].astype(np.float32)
+        start += n
+        keep = (scores > 0) & (class_ids >= 0)
+        if masks.shape[0] != len(keep):  # defensive: a model that returns no mask for placeholders
+            masks = np.zeros((len(keep), h, w), bool)
+        results.append({"class_ids": class_ids[keep], "scores": scores[keep], "boxes": boxes[keep],
+                        "masks": masks[keep]})
+    return results

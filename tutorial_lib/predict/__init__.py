@@ -1,0 +1,228 @@
+"""Step 6: predict with an exported model (``inference.pdmodel`` + ``inference.pdiparams`` + ``inference.yml``).
+
+    from tutorial_lib.predict import Predictor
+    predictor = Predictor("output/best_model/inference", device="cpu", run_mode="mkldnn")
+    for result in predictor.predict("data/remotesensing_demo.png"):   # a path, folder, RGB array or list
+        result.print(); result.save_to_img("output/pred"); result.save_to_json("output/pred")
+
+``-o Global.mode=predict -o Predict.model_dir=DIR -o Predict.input=PATH`` does the same from a config and
+saves every result (image + JSON) in ``Global.output``. Images are read and predicted one batch at a time.
+"""
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from ..errors import UserError
+from .inputs import iter_sources, read_image
+from .result import InstanceSegResult, decode_rle, encode_rle
+
+__all__ = ["InstanceSegResult", "Predictor", "decode_rle", "encode_rle", "predict", "preprocess", "read_image"]
+
+RUN_MODES = ("paddle", "mkldnn")
+
+
+def preprocess(image, ops):
+    """RGB uint8 image -> (CHW float32 image, im_shape [h, w], scale_factor [sy, sx]) as paddledet's readers do."""
+    import cv2
+
+    im = image  # resized as uint8, like paddledet's readers (which decode to uint8 first)
+    h0, w0 = image.shape[:2]
+    im_shape = np.array([h0, w0], np.float32)
+    scale = np.array([1.0, 1.0], np.float32)
+    stride = 0
+    chw = False
+    for op in ops:
+        kind = op["type"]
+        if kind == "Resize":
+            target = op["target_size"]
+            if op.get("keep_ratio", True):
+                s = min(min(target) / min(h0, w0), max(target) / max(h0, w0))
+                sy = sx = s
+                new_h, new_w = s * h0, s * w0
+            else:
+                new_h, new_w = target
+                sy, sx = new_h / h0, new_w / w0
+            im = cv2.resize(im, None, None, fx=sx, fy=sy, interpolation=int(op.get("interp", 1))).astype(np.float32)
+            im_shape = np.array([new_h, new_w], np.float32)
+            scale = np.array([sy, sx], np.float32)
+        elif kind == "NormalizeImage":
+            im = im.astype(np.float32)
+            if op.get("is_scale", True):
+                im *= 1.0 / 255.0
+            if op.get("norm_type", "mean_std") == "mean_std":
+                im -= np.array(op["mean"])[None, None, :]
+                im /= np.array(op["std"])[None, None, :]
+        elif kind == "Permute":
+            im = im.transpose(2, 0, 1)
+            chw = True
+        elif kind == "PadStride":
+            stride = int(op.get("stride", 0))
+        else:
+            raise UserError(f"inference.yml asks for preprocessing op {kind}, which this predictor does not know")
+    im = im.astype(np.float32)
+    if not chw:
+        im = im.transpose(2, 0, 1)
+    if stride > 0:
+        c, h, w = im.shape
+        ph, pw = int(np.ceil(h / stride) * stride), int(np.ceil(w / stride) * stride)
+        padded = np.zeros((c, ph, pw), np.float32)
+        padded[:, :h, :w] = im
+        im = padded
+    return np.ascontiguousarray(im, dtype=np.float32), im_shape, scale
+
+
+def _restore_math_threads():
+    """Paddle Inference sets the process-wide OpenMP / math-library thread count to its own setting when it is
+    created and when it runs. Put back the count dygraph code runs with (``OMP_NUM_THREADS``), so that training
+    or evaluation later in the same process is neither slower nor numerically different."""
+    import os
+
+    from paddle.base import core
+
+    core.set_num_threads(int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1))
+
+
+class Predictor:
+    """Paddle Inference predictor over an exported model folder.
+
+    ``run_mode``: ``paddle`` (plain CPU/GPU kernels) or ``mkldnn`` (oneDNN on CPU: several times faster).
+    ``threshold``: minimum score of the instances kept (default: ``draw_threshold`` of ``inference.yml``).
+    ``batch_size``: images read and predicted together; the forward pass takes at most ``batch_size_limit`` of
+    ``inference.yml`` at once (1 for paddledet models: their R-CNN heads fail on a batch in which one image has
+    no detection, and SOLOv2 handles one image only).
+    """
+
+    def __init__(self, model_dir, device="cpu", run_mode="paddle", batch_size=1, threshold=None, cpu_threads=None):
+        from ..config import validate_device
+        from ..engine import runtime
+
+        self.model_dir = Path(str(model_dir))
+        files = [self.model_dir / n for n in ("inference.pdmodel", "inference.pdiparams", "inference.yml")]
+        missing = [f.name for f in files if not f.is_file()]
+        if missing:
+            raise UserError(f"{self.model_dir} is not an exported model (missing {', '.join(missing)}); export one "
+                            "with -o Global.mode=export -o Export.weight_path=...")
+        self.info = yaml.safe_load(files[2].read_text(encoding="utf-8"))
+        self.model_name = self.info.get("Global", {}).get("model_name")
+        self.labels = list(self.info.get("label_list") or [])
+        self.arch = self.info.get("arch")
+        self.output_names = list(self.info.get("outputs") or ["bbox", "bbox_num", "mask"])
+        if run_mode not in RUN_MODES:
+            raise UserError(f"run_mode={run_mode!r} is not available here; use one of {', '.join(RUN_MODES)}")
+        if batch_size < 1:
+            raise UserError(f"batch_size must be >= 1, got {batch_size}")
+        limit = self.info.get("batch_size_limit")
+        self.batch_size = int(batch_size)  # images read and yielded together
+        self.forward_batch = min(self.batch_size, int(limit)) if limit else self.batch_size
+        self.threshold = float(self.info.get("draw_threshold", 0.5) if threshold is None else threshold)
+        self.device = validate_device(device)
+        self.run_mode = run_mode
+        runtime.setup()
+        self._files = files
+        self.cpu_threads = cpu_threads
+        self._create()
+
+    def _create(self):
+        import os
+
+        from paddle import inference
+
+        files = self._files
+        config = inference.Config(str(files[0]), str(files[1]))
+        if self.device.startswith("gpu"):
+            config.enable_use_gpu(256, int(self.device.split(":")[1].split(",")[0]))
+        else:
+            config.disable_gpu()
+            threads = self.cpu_threads or int(os.environ.get("OMP_NUM_THREADS", "0") or 0) or (os.cpu_count() or 1)
+            config.set_cpu_math_library_num_threads(int(threads))
+            if self.run_mode == "mkldnn":
+                config.enable_mkldnn()
+                config.set_mkldnn_cache_capacity(10)
+        config.disable_glog_info()
+        config.switch_ir_optim(True)
+        config.enable_memory_optim()
+        self.predictor = inference.create_predictor(config)
+        _restore_math_threads()
+        self.input_names = self.predictor.get_input_names()
+
+    def _run(self, images):
+        """Preprocess a list of RGB images, run one forward pass, return raw outputs by name."""
+        from ..engine.ppdet_family import parse_outputs
+
+        prepared = [preprocess(img, self.info["Preprocess"]) for img in images]
+        max_h = max(p[0].shape[1] for p in prepared)
+        max_w = max(p[0].shape[2] for p in prepared)
+        batch = np.zeros((len(prepared), 3, max_h, max_w), np.float32)
+        for i, (im, _, _) in enumerate(prepared):
+            batch[i, :, :im.shape[1], :im.shape[2]] = im
+        feed = {"image": batch, "im_shape": np.stack([p[1] for p in prepared]),
+                "scale_factor": np.stack([p[2] for p in prepared])}
+        for name in self.input_names:
+            self.predictor.get_input_handle(name).copy_from_cpu(feed[name])
+        try:
+            self.predictor.run()
+        finally:
+            _restore_math_threads()
+        handles = self.predictor.get_output_names()
+        raw = {name: self.predictor.get_output_handle(h).copy_to_cpu() for name, h in zip(self.output_names, handles)}
+        return parse_outputs(self.arch, raw, len(images), [img.shape[:2] for img in images])
+
+    def _result(self, path, image, parsed, threshold=None):
+        keep = parsed["scores"] >= (self.threshold if threshold is None else threshold)
+        boxes = []
+        for cls, score, box in zip(parsed["class_ids"][keep], parsed["scores"][keep], parsed["boxes"][keep]):
+            label = self.labels[int(cls)] if 0 <= int(cls) < len(self.labels) else str(int(cls))
+            boxes.append({"cls_id": int(cls), "label": label, "score": float(score),
+                          "coordinate": [float(v) for v in box]})
+        return InstanceSegResult(path, boxes, parsed["masks"][keep], image=image)
+
+    def predict(self, inputs, threshold=None, batch_size=None):
+        """Generator of :class:`InstanceSegResult`, one per input image, reading images batch by batch.
+
+        ``threshold`` and ``batch_size`` override the predictor's own for this call only.
+        """
+        batch_size = self.batch_size if batch_size is None else int(batch_size)
+        if batch_size < 1:
+            raise UserError(f"batch_size must be >= 1, got {batch_size}")
+        if threshold is not None and not 0 <= threshold <= 1:
+            raise UserError(f"threshold must lie in [0, 1], got {threshold}")
+        pending = []
+        for path, load in iter_sources(inputs):
+            pending.append((path, load()))
+            if len(pending) == batch_size:
+                yield from self._flush(pending, threshold)
+                pending = []
+        if pending:
+            yield from self._flush(pending, threshold)
+
+    __call__ = predict
+
+    def _flush(self, pending, threshold=None):
+        images = [img for _, img in pending]
+        parsed = []
+        for start in range(0, len(images), self.forward_batch):
+            parsed.extend(self._run(images[start:start + self.forward_batch]))
+        for (path, image), item in zip(pending, parsed):
+            yield self._result(path, image, item, threshold)
+
+
+def predict(cfg):
+    """``-o Global.mode=predict``: predict ``Predict.input`` with ``Predict.model_dir``; save images + JSON to
+    ``Global.output``; return a list of result dicts (the JSON form, plus where each was saved)."""
+    p = cfg["Predict"]
+    if not p.get("model_dir"):
+        raise UserError("Predict.model_dir is not set; pass -o Predict.model_dir=output/best_model/inference")
+    predictor = Predictor(p["model_dir"], device=cfg["Global"]["device"], run_mode=p["kernel_option"]["run_mode"],
+                          batch_size=p["batch_size"], threshold=p.get("threshold"))
+    out = Path(cfg["Global"]["output"])
+    out.mkdir(parents=True, exist_ok=True)
+    results = []
+    for i, result in enumerate(predictor.predict(p.get("input"))):
+        stem = Path(result.input_path).stem if result.input_path else f"array_{i}"
+        image_path = result.save_to_img(out / f"{stem}_res.png")
+        json_path = result.save_to_json(out / f"{stem}_res.json")
+        result.print()
+        results.append({**result.json["res"], "save_img": image_path, "save_json": json_path,
+                        "num_instances": len(result)})
+    return results
