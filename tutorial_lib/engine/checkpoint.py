@@ -91,9 +91,8 @@ def load_matching(model, state, strict=False):
     return loaded, skipped
 
 
-def load_pretrained(model, path, log=print):
-    """Official or own ``.pdparams`` -> model; class-dependent layers that do not fit are re-initialised."""
-    paddle = runtime.setup()
+def weights_file(path):
+    """``Train.pretrain_weight_path`` -> an existing local ``.pdparams`` (URLs are fetched where reachable)."""
     text = str(path)
     if text.startswith(("http://", "https://")):
         try:
@@ -106,6 +105,13 @@ def load_pretrained(model, path, log=print):
     file = Path(text if text.endswith(".pdparams") else text + ".pdparams")
     if not file.is_file():
         raise UserError(f"Train.pretrain_weight_path={path}: no such file")
+    return file
+
+
+def load_pretrained(model, path, log=print):
+    """Official or own ``.pdparams`` -> model; class-dependent layers that do not fit are re-initialised."""
+    paddle = runtime.setup()
+    file = weights_file(path)
     state = paddle.load(str(file))
     loaded, skipped = load_matching(model, state)
     if not loaded:

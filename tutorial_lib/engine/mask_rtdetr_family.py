@@ -45,6 +45,7 @@ import numpy as np
 from ..errors import UserError
 from . import runtime
 from .ppdet_family import parse_outputs as _parse_outputs
+from .ppdet_family import predictor_ops
 
 ARCHITECTURE = "MaskRTDETR"  # inference.yml ``arch``; outputs read like paddledet's box+mask models
 OUTPUTS = ["bbox", "bbox_num", "mask"]
@@ -190,18 +191,9 @@ class MaskRTDETRFamily:
         from ..models.mask_rtdetr import CLASS_DEPENDENT_KEYS, CheckpointMismatchError
         from ..models.mask_rtdetr import load_pretrained as load_official
 
-        text = str(path)
-        if text.startswith(("http://", "https://")):
-            try:
-                from ppdet.utils.download import get_weights_path
+        from .checkpoint import weights_file
 
-                text = get_weights_path(text)
-            except Exception as exc:  # no network here, or a broken URL
-                raise UserError(f"cannot download Train.pretrain_weight_path={path} ({type(exc).__name__}); "
-                                "download it yourself and pass the local .pdparams path") from None
-        file = Path(text if text.endswith(".pdparams") else text + ".pdparams")
-        if not file.is_file():
-            raise UserError(f"Train.pretrain_weight_path={path}: no such file")
+        file = weights_file(path)
         state = paddle.load(str(file))
         try:
             message = load_official(model, state)
@@ -299,23 +291,10 @@ class MaskRTDETRFamily:
         return list(OUTPUTS)
 
     def preprocess_spec(self):
-        """The TestReader as the predictor's list of ops (Resize, NormalizeImage, Permute, PadStride)."""
+        """The TestReader as the predictor's list of ops: a plain resize to the fixed export size, no padding."""
         sample, _ = self.reader("test")
-        ops = []
-        for op in sample:
-            (name, args), = op.items()
-            if name == "Decode":
-                continue
-            if name not in ("Resize", "NormalizeImage", "Permute"):
-                raise UserError(f"TestReader op {name} has no predictor equivalent")
-            entry = {"type": name, **copy.deepcopy(args or {})}
-            if name == "Resize":
-                entry["keep_ratio"] = False
-                entry.setdefault("interp", 1)
-                entry["target_size"] = list(self.test_size())
-            if name == "NormalizeImage":
-                entry.setdefault("is_scale", True)
-                entry.setdefault("norm_type", "mean_std")
-            ops.append(entry)
-        ops.append({"type": "PadStride", "stride": 0})
+        ops = predictor_ops(sample, stride=0)
+        for entry in ops:
+            if entry["type"] == "Resize":
+                entry.update(keep_ratio=False, target_size=list(self.test_size()))
         return ops

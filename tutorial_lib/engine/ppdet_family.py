@@ -184,31 +184,35 @@ class PaddleDetFamily:
     def preprocess_spec(self):
         """The TestReader as the predictor's list of ops (Resize, NormalizeImage, Permute, PadStride)."""
         sample, batch = self.reader("test")
-        ops = []
-        for op in sample:
-            (name, args), = op.items()
-            if name == "Decode":
-                continue
-            if name not in ("Resize", "NormalizeImage", "Permute"):
-                raise UserError(f"TestReader op {name} has no predictor equivalent")
-            entry = {"type": name, **copy.deepcopy(args or {})}
-            if name == "Resize":
-                entry.setdefault("keep_ratio", True)
-                entry.setdefault("interp", 1)
-                target = entry["target_size"]
-                entry["target_size"] = [target, target] if isinstance(target, int) else list(target)
-            if name == "NormalizeImage":
-                entry.setdefault("is_scale", True)
-                entry.setdefault("norm_type", "mean_std")
-            ops.append(entry)
         stride = 0
         for op in batch:
             (name, args), = op.items()
             if name == "PadBatch":
                 stride = int((args or {}).get("pad_to_stride", 0))
-        ops.append({"type": "PadStride", "stride": stride})
-        return ops
+        return predictor_ops(sample, stride)
 
+
+def predictor_ops(sample_transforms, stride=0):
+    """paddledet sample transforms -> the predictor's ops (``Decode`` dropped, defaults made explicit)."""
+    ops = []
+    for op in sample_transforms:
+        (name, args), = op.items()
+        if name == "Decode":
+            continue
+        if name not in ("Resize", "NormalizeImage", "Permute"):
+            raise UserError(f"TestReader op {name} has no predictor equivalent")
+        entry = {"type": name, **copy.deepcopy(args or {})}
+        if name == "Resize":
+            entry.setdefault("keep_ratio", True)
+            entry.setdefault("interp", 1)
+            target = entry["target_size"]
+            entry["target_size"] = [target, target] if isinstance(target, int) else list(target)
+        if name == "NormalizeImage":
+            entry.setdefault("is_scale", True)
+            entry.setdefault("norm_type", "mean_std")
+        ops.append(entry)
+    ops.append({"type": "PadStride", "stride": stride})
+    return ops
 
 def output_names(architecture):
     if architecture in SEGM_ARCHS:
