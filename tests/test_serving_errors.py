@@ -110,6 +110,18 @@ def test_url_errors(client, image_server):
     assert response.status_code == 422 and "HTTP 404" in response.json()["errorMsg"]
 
 
+def test_truncated_image_is_refused_even_when_pil_was_made_tolerant(client):
+    from PIL import ImageFile
+
+    ImageFile.LOAD_TRUNCATED_IMAGES = True  # what importing paddledet's trainer does to the whole process
+    half = jpeg_bytes()[:1546]  # half a JPEG: a tolerant PIL would "decode" it with grey rows
+    try:
+        response = client.post("/instance-segmentation", json={"image": b64(half)})
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
+    assert response.status_code == 400 and "truncated" in response.json()["errorMsg"]
+
+
 def test_health(client):
     body = client.get("/health").json()
     assert body["errorCode"] == 0 and body["result"] == {"status": "healthy"}

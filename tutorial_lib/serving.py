@@ -70,6 +70,8 @@ def decode_image(data, limits):
     """Bytes -> RGB uint8 array; rejects non-images, truncated files and images over the pixel limit."""
     from PIL import Image, UnidentifiedImageError
 
+    from .data.images import strict_decoding
+
     if not data:
         raise RequestError(400, "'image' is empty")
     try:
@@ -77,7 +79,8 @@ def decode_image(data, limits):
         if image.width * image.height > limits.max_pixels:
             raise RequestError(413, f"image has {image.width}x{image.height} pixels, more than the limit "
                                     f"{limits.max_pixels}; use sliced inference for large scenes")
-        image.load()
+        with strict_decoding():
+            image.load()
     except RequestError:
         raise
     except UnidentifiedImageError:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 import numpy as np
-from PIL import Image, ImageFile
+from PIL import Image
 from pycocotools import mask as mask_utils
 from tqdm.auto import tqdm
 
@@ -30,6 +30,7 @@ from ..config import save_config
 from ..errors import UserError
 from ..viz import draw_coco_image
 from .coco import load_coco
+from .images import strict_decoding
 
 SPLITS = ("train", "val")
 MIN_IMAGES = 10  # fewer images than this per split: a warning
@@ -166,16 +167,12 @@ def _stem(file_name):
 
 def _decoded_size(path):
     """``((width, height), None)`` if the file decodes completely, else ``(None, reason)``."""
-    tolerant = ImageFile.LOAD_TRUNCATED_IMAGES  # ppdet's trainer sets it True for the whole process
-    ImageFile.LOAD_TRUNCATED_IMAGES = False
     try:
-        with Image.open(path) as image:
+        with strict_decoding(), Image.open(path) as image:
             image.load()
             return image.size, None
     except Exception as exc:  # PIL raises many types for broken files
         return None, str(exc) or type(exc).__name__
-    finally:
-        ImageFile.LOAD_TRUNCATED_IMAGES = tolerant
 
 
 def _check_images(split, dataset_dir, problems, progress):
