@@ -17,7 +17,8 @@ MODEL = "MaskRCNN-ResNet18-FPN-S"
 DEMO_IMAGE = Path(__file__).resolve().parent.parent / "data" / "remotesensing_demo.png"
 
 
-def run_demo(output="output/demo", dataset_dir="data/remote_sense_sample", seed=0, epochs=4):
+def run_demo(output="output/demo", dataset_dir="data/remote_sense_sample", seed=0, epochs=4, threshold=0.3):
+    """Steps 4-7; ``threshold`` is low because a 4-epoch model from random weights is unsure of itself."""
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
 
@@ -33,14 +34,15 @@ def run_demo(output="output/demo", dataset_dir="data/remote_sense_sample", seed=
     best = output / "train" / "best_model"
     evaluation = step("evaluate", "evaluate", **{"Evaluate.weight_path": str(best / "best_model.pdparams")})
     print("[step 6] predicting the demo scene with the exported model")
-    step("predict", "predict", **{"Predict.model_dir": str(best / "inference"), "Predict.input": str(DEMO_IMAGE)})
+    step("predict", "predict", **{"Predict.model_dir": str(best / "inference"), "Predict.input": str(DEMO_IMAGE),
+                                  "Predict.threshold": threshold})
 
     print("[step 7] pipeline: sliced inference on a 2 x 2 mosaic of the demo scene")
     from .pipeline import create_pipeline, get_pipeline_config
 
     pipeline = create_pipeline("instance_segmentation", model_dir=best / "inference")
     mosaic = np.tile(cv2.imread(str(DEMO_IMAGE))[..., ::-1], (2, 2, 1))
-    sliced = pipeline.predict_sliced(mosaic, slice_size=512, overlap_ratio=0.2)
+    sliced = pipeline.predict_sliced(mosaic, slice_size=512, overlap_ratio=0.2, threshold=threshold)
     sliced.save_to_img(output / "pipeline" / "mosaic_res.png")
     sliced.save_to_json(output / "pipeline" / "mosaic_res.json")
     get_pipeline_config("instance_segmentation", output / "pipeline")
