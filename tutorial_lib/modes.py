@@ -8,9 +8,8 @@ import os
 
 from .config import load_config, validate_device
 from .config.loader import normalize_overrides
-from .errors import UserError
 
-# mode -> "module:function"; a mode whose module is not written yet says so instead of crashing
+# mode -> "module:function", imported on first use
 MODE_FUNCTIONS = {
     "check_dataset": "tutorial_lib.data.check:check_dataset",
     "train": "tutorial_lib.engine.train:train",
@@ -22,13 +21,7 @@ MODE_FUNCTIONS = {
 
 def mode_function(mode):
     module_name, _, func_name = MODE_FUNCTIONS[mode].partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.startswith(module_name.rsplit(".", 1)[0]):
-            raise UserError(f"mode {mode!r} is not implemented in this version of tutorial_lib yet") from None
-        raise
-    return getattr(module, func_name)
+    return getattr(importlib.import_module(module_name), func_name)
 
 
 def run(config=None, overrides=None, **kwargs):

@@ -11,6 +11,7 @@ Every bad request gets a 4xx with ``errorCode`` (the HTTP status) and ``errorMsg
 import base64
 import binascii
 import io
+import json
 import threading
 import uuid
 from dataclasses import dataclass
@@ -165,8 +166,6 @@ def create_app(pipeline, limits=None):
             body.extend(chunk)
             if len(body) > limits.max_body_bytes:
                 return reply(413, f"request body is larger than {limits.max_body_bytes} bytes")
-        import json
-
         try:
             payload = json.loads(body)
         except ValueError:

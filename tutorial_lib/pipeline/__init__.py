@@ -33,6 +33,10 @@ class InstanceSegmentationPipeline:
 
     __call__ = predict
 
+    def _tile_predictor(self, threshold):
+        """``tile -> result`` for sliced inference: the same model and threshold on every tile."""
+        return lambda tile: next(self.predictor.predict(tile, threshold=threshold))
+
     def predict_sliced(self, image, slice_size=512, overlap_ratio=0.2, threshold=None, match_iou=0.5, progress=True):
         """Sliced inference over one large image (path or RGB array); returns one merged result."""
         from ..predict import InstanceSegResult
@@ -42,7 +46,7 @@ class InstanceSegmentationPipeline:
         path = None
         if not hasattr(image, "shape"):
             path, image = str(image), read_image(image)
-        instances = sliced_predict(image, lambda tile: next(self.predictor.predict(tile, threshold=threshold)),
+        instances = sliced_predict(image, self._tile_predictor(threshold),
                                    slice_size, overlap_ratio, match_iou, progress)
         boxes = [{"cls_id": i.cls_id, "label": i.label, "score": i.score,
                   "coordinate": [float(v) for v in i.box]} for i in instances]
@@ -53,7 +57,7 @@ class InstanceSegmentationPipeline:
         """Sliced inference over a GeoTIFF read by windows; writes GeoJSON in the raster's CRS (or EPSG:4326)."""
         from .geo import predict_geotiff
 
-        return predict_geotiff(lambda tile: next(self.predictor.predict(tile, threshold=threshold)), src,
+        return predict_geotiff(self._tile_predictor(threshold), src,
                                geojson_path, slice_size, overlap_ratio, to_epsg4326, mask_path, progress=progress)
 
 
