@@ -9,6 +9,7 @@
     python -m tutorial_lib --pipeline instance_segmentation --input data/remotesensing_demo.png --save_path output/
     python -m tutorial_lib --pipeline my_path/instance_segmentation.yaml --input scene.tif --slice_size 512
     python -m tutorial_lib --serve --pipeline instance_segmentation --host 127.0.0.1 --port 8080
+    python -m tutorial_lib --paddle2onnx --paddle_model_dir output/best_model/inference --onnx_model_dir out_onnx
 
 Every user error ends with a non-zero exit and one line on stderr (``--debug`` shows the traceback).
 """
@@ -41,12 +42,18 @@ def _module_parser():
     pipe.add_argument("--device", default="cpu", help="cpu, gpu:0 ...")
     pipe.add_argument("--save_path", help="folder for results / the pipeline YAML")
     pipe.add_argument("--threshold", type=float, help="minimum score of the instances kept")
-    pipe.add_argument("--run_mode", default="paddle", help="paddle or mkldnn (oneDNN)")
+    pipe.add_argument("--run_mode", default="paddle", help="paddle, mkldnn (oneDNN), onnxruntime, trt_fp32, trt_fp16")
+    pipe.add_argument("--use_hpip", action="store_true", help="high-performance inference: pick the fastest backend")
     pipe.add_argument("--slice_size", type=int, help="sliced inference for large scenes: tile size in pixels")
     pipe.add_argument("--overlap_ratio", type=float, default=0.2, help="tile overlap for sliced inference")
     pipe.add_argument("--epsg4326", action="store_true", help="GeoJSON in longitude/latitude instead of the raster CRS")
     pipe.add_argument("--host", default="127.0.0.1")
     pipe.add_argument("--port", type=int, default=8080)
+    onnx = parser.add_argument_group("ONNX export (paddle2onnx)")
+    onnx.add_argument("--paddle2onnx", action="store_true", help="convert an exported model to ONNX")
+    onnx.add_argument("--paddle_model_dir", help="exported model folder (inference.pdmodel, .pdiparams, .yml)")
+    onnx.add_argument("--onnx_model_dir", help="output folder (default: --paddle_model_dir)")
+    onnx.add_argument("--opset_version", type=int, default=16)
     return parser
 
 
@@ -61,7 +68,7 @@ def _run_pipeline(args):
         return
     if not args.pipeline:
         raise UserError("--serve and --input need --pipeline instance_segmentation (or a pipeline YAML)")
-    pipeline = create_pipeline(args.pipeline, device=args.device, run_mode=args.run_mode)
+    pipeline = create_pipeline(args.pipeline, device=args.device, run_mode=args.run_mode, use_hpip=args.use_hpip)
     if args.serve:
         from .serving import serve
 
@@ -86,6 +93,15 @@ def _run_pipeline(args):
         result.save_to_img(out)
         result.save_to_json(out)
     print(f"results saved in {out}")
+
+
+def _paddle2onnx(args):
+    from .predict.onnx_export import convert_to_onnx
+
+    if not args.paddle_model_dir:
+        raise UserError("--paddle2onnx needs --paddle_model_dir (an exported model folder)")
+    path = convert_to_onnx(args.paddle_model_dir, args.onnx_model_dir, opset_version=args.opset_version)
+    print(f"ONNX model written to {path}")
 
 
 def _command_parser(command):
@@ -150,6 +166,9 @@ def main(argv=None):
             _run_command(argv[0], _command_parser(argv[0]).parse_args(argv[1:]))
             return 0
         args = _module_parser().parse_args(argv)
+        if args.paddle2onnx:
+            _paddle2onnx(args)
+            return 0
         if args.pipeline or args.get_pipeline_config or args.serve:
             _run_pipeline(args)
             return 0

@@ -66,3 +66,18 @@ def export(cfg):
               "save_dir": str(out), **paths, "export_time_s": round(time.time() - start, 2)}
     print(f"exported {meta['model_name']} to {out} (inference.pdmodel, inference.pdiparams, inference.yml)")
     return result
+
+
+def export_untrained(model_name, save_dir, num_classes=10, seed=0, overrides=None):
+    """Export ``model_name`` with seeded random weights (no training): for backend, latency and ONNX checks,
+    never for predictions. ``overrides``: config values such as ``{"Architecture.input_size": 320}``."""
+    from ..config import load_config
+    from .common import model_meta
+    from .runtime import seed_all
+
+    cfg = load_config(model_name, dict(overrides or {}))
+    prepare(cfg)
+    seed_all(seed)
+    meta = model_meta(cfg, num_classes, [f"class_{i}" for i in range(num_classes)])
+    _, model = build_from_meta(meta)
+    return export_inference(model.state_dict(), meta, save_dir)

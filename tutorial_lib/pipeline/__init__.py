@@ -61,14 +61,17 @@ class InstanceSegmentationPipeline:
                                geojson_path, slice_size, overlap_ratio, to_epsg4326, mask_path, progress=progress)
 
 
-def create_pipeline(pipeline="instance_segmentation", device="cpu", model_dir=None, run_mode="paddle"):
+def create_pipeline(pipeline="instance_segmentation", device="cpu", model_dir=None, run_mode="paddle",
+                    use_hpip=False):
     """Build a pipeline from a registered name, a pipeline YAML or a dict.
 
     ``model_dir`` (or ``SubModules.InstanceSegmentation.model_dir`` in the YAML) is an exported model folder;
     when neither is set, the quick-start model is trained once on the generated sample and cached.
-    ``run_mode``: ``paddle`` or ``mkldnn`` (oneDNN, faster on CPU).
+    ``run_mode``: ``paddle``, ``mkldnn`` (oneDNN, faster on CPU), ``onnxruntime``, ``trt_fp32``/``trt_fp16`` (GPU).
+    ``use_hpip=True`` picks the backend instead (see :func:`tutorial_lib.predict.backends.high_performance_mode`).
     """
     from ..predict import Predictor
+    from ..predict.backends import high_performance_mode
 
     config = load_pipeline_config(pipeline)
     sub = config["SubModules"][SUBMODULE]
@@ -78,6 +81,8 @@ def create_pipeline(pipeline="instance_segmentation", device="cpu", model_dir=No
         from .quickstart import quickstart_model_dir
 
         model_dir = quickstart_model_dir(device=device)
+    if use_hpip:
+        run_mode = high_performance_mode(model_dir, device)
     predictor = Predictor(model_dir, device=device, run_mode=run_mode, batch_size=sub["batch_size"],
                           threshold=sub["threshold"])
     return InstanceSegmentationPipeline(config, predictor)

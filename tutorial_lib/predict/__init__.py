@@ -14,12 +14,12 @@ import numpy as np
 import yaml
 
 from ..errors import UserError
+from .backends import RUN_MODES, create_backend
 from .inputs import iter_sources, read_image
 from .result import InstanceSegResult, decode_rle, encode_rle
 
-__all__ = ["InstanceSegResult", "Predictor", "decode_rle", "encode_rle", "predict", "preprocess", "read_image"]
+__all__ = ["InstanceSegResult", "Predictor", "RUN_MODES", "decode_rle", "encode_rle", "predict", "preprocess", "read_image"]
 
-RUN_MODES = ("paddle", "mkldnn")
 
 
 def preprocess(image, ops):
@@ -72,21 +72,12 @@ def preprocess(image, ops):
     return np.ascontiguousarray(im, dtype=np.float32), im_shape, scale
 
 
-def _restore_math_threads():
-    """Paddle Inference sets the process-wide OpenMP / math-library thread count to its own setting when it is
-    created and when it runs. Put back the count dygraph code runs with (``OMP_NUM_THREADS``), so that training
-    or evaluation later in the same process is neither slower nor numerically different."""
-    import os
-
-    from paddle.base import core
-
-    core.set_num_threads(int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1))
-
-
 class Predictor:
-    """Paddle Inference predictor over an exported model folder.
+    """Predictor over an exported model folder (Paddle Inference or ONNX Runtime, by ``run_mode``).
 
-    ``run_mode``: ``paddle`` (plain CPU/GPU kernels) or ``mkldnn`` (oneDNN on CPU: several times faster).
+    ``run_mode``: ``paddle`` (plain CPU/GPU kernels), ``mkldnn`` (oneDNN on CPU), ``onnxruntime`` (ONNX Runtime
+    on ``inference.onnx``, converted with paddle2onnx on first use: Mask-RT-DETR models), ``trt_fp32`` /
+    ``trt_fp16`` (GPU with TensorRT); see :mod:`tutorial_lib.predict.backends`.
     ``threshold``: minimum score of the instances kept (default: ``draw_threshold`` of ``inference.yml``).
     ``batch_size``: images read and predicted together; the forward pass takes at most ``batch_size_limit`` of
     ``inference.yml`` at once (1 for paddledet models: their R-CNN heads fail on a batch in which one image has
@@ -95,21 +86,21 @@ class Predictor:
 
     def __init__(self, model_dir, device="cpu", run_mode="paddle", batch_size=1, threshold=None, cpu_threads=None):
         from ..config import validate_device
-        from ..engine import runtime
 
         self.model_dir = Path(str(model_dir))
-        files = [self.model_dir / n for n in ("inference.pdmodel", "inference.pdiparams", "inference.yml")]
-        missing = [f.name for f in files if not f.is_file()]
+        if run_mode not in RUN_MODES:
+            raise UserError(f"run_mode={run_mode!r} is not one of {', '.join(RUN_MODES)}")
+        needed = ["inference.yml"] + (["inference.onnx"] if (self.model_dir / "inference.onnx").is_file()
+                                      and run_mode == "onnxruntime" else ["inference.pdmodel", "inference.pdiparams"])
+        missing = [n for n in needed if not (self.model_dir / n).is_file()]
         if missing:
             raise UserError(f"{self.model_dir} is not an exported model (missing {', '.join(missing)}); export one "
                             "with -o Global.mode=export -o Export.weight_path=...")
-        self.info = yaml.safe_load(files[2].read_text(encoding="utf-8"))
+        self.info = yaml.safe_load((self.model_dir / "inference.yml").read_text(encoding="utf-8"))
         self.model_name = self.info.get("Global", {}).get("model_name")
         self.labels = list(self.info.get("label_list") or [])
         self.arch = self.info.get("arch")
         self.output_names = list(self.info.get("outputs") or ["bbox", "bbox_num", "mask"])
-        if run_mode not in RUN_MODES:
-            raise UserError(f"run_mode={run_mode!r} is not available here; use one of {', '.join(RUN_MODES)}")
         if batch_size < 1:
             raise UserError(f"batch_size must be >= 1, got {batch_size}")
         limit = self.info.get("batch_size_limit")
@@ -118,33 +109,7 @@ class Predictor:
         self.threshold = float(self.info.get("draw_threshold", 0.5) if threshold is None else threshold)
         self.device = validate_device(device)
         self.run_mode = run_mode
-        runtime.setup()
-        self._files = files
-        self.cpu_threads = cpu_threads
-        self._create()
-
-    def _create(self):
-        import os
-
-        from paddle import inference
-
-        files = self._files
-        config = inference.Config(str(files[0]), str(files[1]))
-        if self.device.startswith("gpu"):
-            config.enable_use_gpu(256, int(self.device.split(":")[1].split(",")[0]))
-        else:
-            config.disable_gpu()
-            threads = self.cpu_threads or int(os.environ.get("OMP_NUM_THREADS", "0") or 0) or (os.cpu_count() or 1)
-            config.set_cpu_math_library_num_threads(int(threads))
-            if self.run_mode == "mkldnn":
-                config.enable_mkldnn()
-                config.set_mkldnn_cache_capacity(10)
-        config.disable_glog_info()
-        config.switch_ir_optim(True)
-        config.enable_memory_optim()
-        self.predictor = inference.create_predictor(config)
-        _restore_math_threads()
-        self.input_names = self.predictor.get_input_names()
+        self.backend = create_backend(str(self.model_dir), self.device, run_mode, cpu_threads)
 
     def _run(self, images):
         """Preprocess a list of RGB images, run one forward pass, return raw outputs by name."""
@@ -158,14 +123,7 @@ class Predictor:
             batch[i, :, :im.shape[1], :im.shape[2]] = im
         feed = {"image": batch, "im_shape": np.stack([p[1] for p in prepared]),
                 "scale_factor": np.stack([p[2] for p in prepared])}
-        for name in self.input_names:
-            self.predictor.get_input_handle(name).copy_from_cpu(feed[name])
-        try:
-            self.predictor.run()
-        finally:
-            _restore_math_threads()
-        handles = self.predictor.get_output_names()
-        raw = {name: self.predictor.get_output_handle(h).copy_to_cpu() for name, h in zip(self.output_names, handles)}
+        raw = dict(zip(self.output_names, self.backend.run(feed)))
         return parse_outputs(self.arch, raw, len(images), [img.shape[:2] for img in images])
 
     def _result(self, path, image, parsed, threshold=None):

@@ -1,0 +1,105 @@
+"""High-performance inference backends: ONNX Runtime (paddle2onnx) against Paddle Inference, which models convert,
+the PaddleX-style ``--paddle2onnx`` CLI, ``use_hpip`` and the errors for backends this machine cannot run."""
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import tutorial_lib as tl
+from conftest import REPO
+from tutorial_lib.errors import UserError
+from tutorial_lib.predict import Predictor
+from tutorial_lib.predict.onnx_export import UnsupportedModelError, convert_to_onnx, is_current
+
+DEMO = REPO / "data" / "remotesensing_demo.png"
+
+
+@pytest.fixture(scope="module")
+def rtdetr_export(tmp_path_factory):
+    """Mask-RT-DETR-S-Smoke exported with seeded random weights (the operators matter here, not the accuracy)."""
+    from tutorial_lib.engine.export import export_untrained
+
+    out = tmp_path_factory.mktemp("hpi") / "rtdetr"
+    export_untrained("Mask-RT-DETR-S-Smoke", out)
+    return out
+
+
+def mask_iou(a, b):
+    union = np.logical_or(a, b).sum()
+    return np.logical_and(a, b).sum() / union if union else 1.0
+
+
+def test_onnxruntime_matches_paddle_inference(rtdetr_export, tmp_path, capsys):
+    model_dir = tmp_path / "model"
+    shutil.copytree(rtdetr_export, model_dir)
+    reference = next(Predictor(model_dir, run_mode="paddle", threshold=0.0).predict(str(DEMO)))
+    onnx = next(Predictor(model_dir, run_mode="onnxruntime", threshold=0.0).predict(str(DEMO)))
+    assert "converting" in capsys.readouterr().out and is_current(model_dir)
+    assert len(onnx.boxes) == len(reference.boxes) == 50  # the smoke config's num_top_queries
+    # same detections (matched by class and box, so that near-equal scores may swap places)
+    for ref_box, ref_mask in zip(reference.boxes, reference.masks):
+        match = [i for i, b in enumerate(onnx.boxes) if b["cls_id"] == ref_box["cls_id"]
+                 and np.abs(np.subtract(b["coordinate"], ref_box["coordinate"])).max() < 0.05
+                 and abs(b["score"] - ref_box["score"]) < 1e-4]
+        assert match, ref_box
+        assert max(mask_iou(onnx.masks[i], ref_mask) for i in match) >= 0.99
+    # the second predictor reuses the converted model
+    Predictor(model_dir, run_mode="onnxruntime")
+    assert "converting" not in capsys.readouterr().out
+
+
+def test_stale_onnx_model_is_converted_again(rtdetr_export, tmp_path):
+    model_dir = tmp_path / "model"
+    shutil.copytree(rtdetr_export, model_dir)
+    convert_to_onnx(model_dir)
+    assert is_current(model_dir)
+    earlier = (model_dir / "inference.pdiparams").stat().st_mtime - 10
+    os.utime(model_dir / "inference.onnx", (earlier, earlier))  # as if the model had been exported again since
+    assert not is_current(model_dir)
+    Predictor(model_dir, run_mode="onnxruntime")
+    assert is_current(model_dir)
+
+
+def test_cli_paddle2onnx_writes_a_self_contained_onnx_folder(rtdetr_export, tmp_path):
+    out = tmp_path / "onnx_model"
+    proc = subprocess.run([sys.executable, "-m", "tutorial_lib", "--paddle2onnx", "--paddle_model_dir",
+                           str(rtdetr_export), "--onnx_model_dir", str(out)], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["inference.onnx", "inference.yml"]
+    assert not (rtdetr_export / "inference.onnx").exists()  # the source folder is left alone
+    result = next(Predictor(out, run_mode="onnxruntime", threshold=0.0).predict(str(DEMO)))
+    assert len(result.boxes) == 50 and result.masks.shape == (50, 512, 512)
+    # the folder has no Paddle model, so Paddle Inference cannot run it, and says so
+    with pytest.raises(UserError, match="missing inference.pdmodel"):
+        Predictor(out, run_mode="paddle")
+
+
+def test_rcnn_models_do_not_convert_and_say_which_operators(quickstart_model, tmp_path):
+    model_dir, _ = quickstart_model
+    with pytest.raises(UnsupportedModelError) as info:
+        convert_to_onnx(model_dir, tmp_path / "onnx")
+    assert {"generate_proposals_v2", "distribute_fpn_proposals"} <= set(info.value.ops)
+    assert "MaskRCNN-ResNet18-FPN-S" in str(info.value) and "mkldnn" in str(info.value)
+    assert not list((tmp_path / "onnx").glob("*.onnx*"))  # no partial file left behind
+    proc = subprocess.run([sys.executable, "-m", "tutorial_lib", "--paddle2onnx", "--paddle_model_dir", str(model_dir),
+                           "--onnx_model_dir", str(tmp_path / "cli")], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "generate_proposals_v2" in proc.stderr
+
+
+def test_use_hpip_picks_onnxruntime_where_it_converts_else_onednn(rtdetr_export, quickstart_model, tmp_path, capsys):
+    model_dir = tmp_path / "model"
+    shutil.copytree(rtdetr_export, model_dir)
+    assert tl.create_pipeline(model_dir=str(model_dir), use_hpip=True).predictor.run_mode == "onnxruntime"
+    rcnn = tmp_path / "rcnn"
+    shutil.copytree(quickstart_model[0], rcnn)
+    assert tl.create_pipeline(model_dir=str(rcnn), use_hpip=True).predictor.run_mode == "mkldnn"
+    assert "using run_mode=mkldnn" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("run_mode, message", [("trt_fp16", "needs a GPU"), ("cuda", "is not one of")])
+def test_backends_this_machine_cannot_run_are_user_errors(rtdetr_export, run_mode, message):
+    with pytest.raises(UserError, match=message):
+        Predictor(rtdetr_export, run_mode=run_mode)

@@ -1,0 +1,138 @@
+"""Inference backends behind :class:`tutorial_lib.predict.Predictor` (``run_mode``), step 7's high-performance
+inference:
+
+=============  ============================================================================================
+``paddle``     Paddle Inference, plain kernels (CPU or GPU)
+``mkldnn``     Paddle Inference with Intel oneDNN kernels (CPU)
+``onnxruntime`` ONNX Runtime on ``inference.onnx``, converted once with paddle2onnx (models whose operators
+               paddle2onnx maps: Mask-RT-DETR); CUDA provider on a GPU when onnxruntime-gpu is installed
+``trt_fp32``   Paddle Inference + TensorRT subgraphs (GPU build of Paddle with TensorRT; not run on this CPU
+``trt_fp16``   project's machines, see docs/benchmarks.md)
+=============  ============================================================================================
+
+A backend takes the feed dict (``image``, ``im_shape``, ``scale_factor``) and returns the model's outputs in
+export order (``bbox``, ``bbox_num``, ``mask``).
+"""
+import os
+
+from ..errors import UserError
+
+RUN_MODES = ("paddle", "mkldnn", "onnxruntime", "trt_fp32", "trt_fp16")
+
+
+def cpu_threads(requested=None):
+    return int(requested or int(os.environ.get("OMP_NUM_THREADS", "0") or 0) or (os.cpu_count() or 1))
+
+
+def restore_math_threads():
+    """Paddle Inference sets the process-wide OpenMP / math-library thread count to its own setting when it is
+    created and when it runs. Put back the count dygraph code runs with (``OMP_NUM_THREADS``), so that training
+    or evaluation later in the same process is neither slower nor numerically different."""
+    from paddle.base import core
+
+    core.set_num_threads(cpu_threads())
+
+
+def create_backend(model_dir, device="cpu", run_mode="paddle", threads=None):
+    if run_mode not in RUN_MODES:
+        raise UserError(f"run_mode={run_mode!r} is not one of {', '.join(RUN_MODES)}")
+    if run_mode.startswith("trt") and not device.startswith("gpu"):
+        raise UserError(f"run_mode={run_mode} needs a GPU (and a Paddle build with TensorRT); "
+                        "on the CPU use mkldnn or onnxruntime")
+    if run_mode == "onnxruntime":
+        return OnnxRuntimeBackend(model_dir, device, threads)
+    return PaddleInferenceBackend(model_dir, device, run_mode, threads)
+
+
+def high_performance_mode(model_dir, device="cpu"):
+    """The ``run_mode`` ``use_hpip=True`` picks: on the CPU ``onnxruntime`` where paddle2onnx converts the model
+    (fastest here, see docs/benchmarks.md), otherwise ``mkldnn``; on a GPU ``paddle`` (TensorRT stays opt-in:
+    it needs a Paddle build with TensorRT and builds engines on first use)."""
+    from . import onnx_export
+
+    if device.startswith("gpu"):
+        return "paddle"
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return "mkldnn"
+    if onnx_export.is_current(model_dir):
+        return "onnxruntime"
+    if not os.access(model_dir, os.W_OK):
+        return "mkldnn"
+    try:
+        onnx_export.convert_to_onnx(model_dir)
+    except onnx_export.UnsupportedModelError as exc:
+        print(f"use_hpip: {exc.args[0].split(';')[0]}; using run_mode=mkldnn")
+        return "mkldnn"
+    return "onnxruntime"
+
+
+class PaddleInferenceBackend:
+    def __init__(self, model_dir, device, run_mode, threads=None):
+        from paddle import inference
+
+        from ..engine import runtime
+
+        runtime.setup()
+        config = inference.Config(os.path.join(model_dir, "inference.pdmodel"),
+                                  os.path.join(model_dir, "inference.pdiparams"))
+        if device.startswith("gpu"):
+            config.enable_use_gpu(256, int(device.split(":")[1].split(",")[0]))
+            if run_mode.startswith("trt"):
+                precision = (inference.PrecisionType.Half if run_mode == "trt_fp16"
+                             else inference.PrecisionType.Float32)
+                config.enable_tensorrt_engine(workspace_size=1 << 30, max_batch_size=1, min_subgraph_size=3,
+                                              precision_mode=precision, use_static=False, use_calib_mode=False)
+        else:
+            config.disable_gpu()
+            config.set_cpu_math_library_num_threads(cpu_threads(threads))
+            if run_mode == "mkldnn":
+                config.enable_mkldnn()
+                config.set_mkldnn_cache_capacity(10)
+        config.disable_glog_info()
+        config.switch_ir_optim(True)
+        config.enable_memory_optim()
+        self.predictor = inference.create_predictor(config)
+        restore_math_threads()
+        self.input_names = self.predictor.get_input_names()
+
+    def run(self, feed):
+        for name in self.input_names:
+            self.predictor.get_input_handle(name).copy_from_cpu(feed[name])
+        try:
+            self.predictor.run()
+        finally:
+            restore_math_threads()
+        return [self.predictor.get_output_handle(n).copy_to_cpu() for n in self.predictor.get_output_names()]
+
+
+class OnnxRuntimeBackend:
+    def __init__(self, model_dir, device, threads=None):
+        from . import onnx_export
+
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise UserError("run_mode=onnxruntime needs onnxruntime (pip install onnxruntime paddle2onnx)") from None
+        path = onnx_export.onnx_path(model_dir)
+        if not onnx_export.is_current(model_dir):
+            if not os.access(model_dir, os.W_OK):
+                raise UserError(f"{model_dir} is read-only and has no current inference.onnx; convert it elsewhere "
+                                "with python -m tutorial_lib --paddle2onnx --paddle_model_dir DIR --onnx_model_dir "
+                                "OUT and use OUT as model_dir")
+            print(f"converting {model_dir} to ONNX (paddle2onnx, once; kept as {path.name})")
+            onnx_export.convert_to_onnx(model_dir)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = cpu_threads(threads)
+        options.log_severity_level = 3
+        providers = ["CPUExecutionProvider"]
+        if device.startswith("gpu"):
+            if "CUDAExecutionProvider" not in ort.get_available_providers():
+                raise UserError("run_mode=onnxruntime on a GPU needs onnxruntime-gpu (CUDAExecutionProvider)")
+            providers.insert(0, ("CUDAExecutionProvider", {"device_id": int(device.split(":")[1].split(",")[0])}))
+        self.session = ort.InferenceSession(str(path), options, providers=providers)
+        self.input_names = [i.name for i in self.session.get_inputs()]
+
+    def run(self, feed):
+        return self.session.run(None, {name: feed[name] for name in self.input_names})

@@ -1,0 +1,105 @@
+"""Exported Paddle model -> ONNX (``paddle2onnx``), for the ONNX Runtime backend of high-performance inference.
+
+    from tutorial_lib.predict.onnx_export import convert_to_onnx
+    convert_to_onnx("output/best_model/inference")            # writes inference.onnx next to inference.pdmodel
+
+CLI twin (PaddleX's flags): ``python -m tutorial_lib --paddle2onnx --paddle_model_dir DIR --onnx_model_dir OUT``.
+
+paddle2onnx aborts the whole process (SIGABRT) when a model holds an operator it cannot map, so the conversion runs
+in a child process; its report is turned into an :class:`UnsupportedModelError` naming those operators. Which
+models convert (paddle2onnx 1.3.1): Mask-RT-DETR (all sizes); not the paddledet R-CNN family (Mask R-CNN, Cascade
+Mask R-CNN: ``generate_proposals_v2``, ``distribute_fpn_proposals``, tensor arrays) nor SOLOv2 — see
+docs/benchmarks.md for the table ``benchmarks/hpi.py --survey`` prints.
+"""
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from ..errors import UserError
+
+DEFAULT_OPSET = 16  # grid_sample (Mask-RT-DETR's deformable attention) needs opset 16
+
+
+class UnsupportedModelError(UserError):
+    """The model holds operators paddle2onnx cannot convert; ``ops`` lists them."""
+
+    def __init__(self, message, ops=()):
+        super().__init__(message)
+        self.ops = list(ops)
+
+
+def _require_paddle2onnx():
+    from ..paddle_env import import_paddle
+
+    import_paddle()  # paddle2onnx imports paddle: keep this project's import order and quiet import
+    try:
+        import paddle2onnx  # noqa: F401
+    except ImportError:
+        raise UserError("ONNX export needs paddle2onnx (pip install paddle2onnx==1.3.1 onnxruntime)") from None
+
+
+def onnx_path(model_dir):
+    return Path(str(model_dir)) / "inference.onnx"
+
+
+def is_current(model_dir):
+    """True when ``inference.onnx`` exists and is newer than ``inference.pdiparams`` (re-export invalidates it)."""
+    onnx, params = onnx_path(model_dir), Path(str(model_dir)) / "inference.pdiparams"
+    return onnx.is_file() and (not params.is_file() or onnx.stat().st_mtime >= params.stat().st_mtime)
+
+
+def convert_to_onnx(model_dir, save_dir=None, opset_version=DEFAULT_OPSET, timeout_s=600):
+    """Convert ``model_dir/inference.pdmodel`` + ``.pdiparams`` to ``save_dir/inference.onnx`` (default: in
+    ``model_dir``) and copy ``inference.yml`` beside it, so ``save_dir`` is a model folder of its own.
+    Returns the ``.onnx`` path; raises :class:`UnsupportedModelError` when operators cannot be mapped."""
+    _require_paddle2onnx()
+    model_dir = Path(str(model_dir))
+    save_dir = Path(str(save_dir)) if save_dir else model_dir
+    model, params = model_dir / "inference.pdmodel", model_dir / "inference.pdiparams"
+    missing = [f.name for f in (model, params) if not f.is_file()]
+    if missing:
+        raise UserError(f"{model_dir} is not an exported Paddle model (missing {', '.join(missing)})")
+    save_dir.mkdir(parents=True, exist_ok=True)
+    target = save_dir / "inference.onnx"
+    partial = save_dir / f".inference.onnx.{os.getpid()}.part"
+    code = ("import sys\nfrom tutorial_lib.paddle_env import import_paddle\nimport_paddle()\nimport paddle2onnx\n"
+            "paddle2onnx.export(sys.argv[1], sys.argv[2], sys.argv[3], opset_version=int(sys.argv[4]),"
+            " auto_upgrade_opset=True, verbose=True, enable_onnx_checker=True)\n")
+    try:
+        proc = subprocess.run([sys.executable, "-c", code, str(model), str(params), str(partial), str(opset_version)],
+                              capture_output=True, text=True, timeout=timeout_s)
+        report = proc.stdout + proc.stderr
+        if proc.returncode != 0 or not partial.is_file():
+            ops = _unsupported_ops(report)
+            name = _model_name(model_dir)
+            if ops:
+                raise UnsupportedModelError(f"{name} cannot be converted to ONNX: paddle2onnx has no mapping for "
+                                            f"{', '.join(ops)}; use run_mode=mkldnn (CPU) or paddle instead", ops)
+            tail = " | ".join(line.strip() for line in report.strip().splitlines()[-3:])
+            raise UserError(f"paddle2onnx failed on {name} (exit {proc.returncode}): {tail}")
+        os.replace(partial, target)
+    except subprocess.TimeoutExpired:
+        raise UserError(f"paddle2onnx did not finish within {timeout_s} s on {model_dir}") from None
+    finally:
+        partial.unlink(missing_ok=True)
+    if save_dir.resolve() != model_dir.resolve() and (model_dir / "inference.yml").is_file():
+        shutil.copy2(model_dir / "inference.yml", save_dir / "inference.yml")
+    return target
+
+
+def _unsupported_ops(report):
+    match = re.search(r"operators not supported yet, including ([^\n]*)", report)
+    return sorted({op.strip() for op in match.group(1).split(",") if op.strip()}) if match else []
+
+
+def _model_name(model_dir):
+    import yaml
+
+    info_file = Path(model_dir) / "inference.yml"
+    if info_file.is_file():
+        info = yaml.safe_load(info_file.read_text(encoding="utf-8")) or {}
+        return info.get("Global", {}).get("model_name") or str(model_dir)
+    return str(model_dir)
