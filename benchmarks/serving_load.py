@@ -1,7 +1,10 @@
 """Bounded load on the HTTP server (127.0.0.1): concurrent clients, p50/p99 latency, throughput, failures,
 and the ratio to the in-process pipeline's throughput (goal >= 0.9x, zero failed requests).
 
-    OMP_NUM_THREADS=2 python benchmarks/serving_load.py --model_dir DIR [--clients 4] [--requests 40]
+    OMP_NUM_THREADS=2 python benchmarks/serving_load.py --model_dir DIR [--clients 4] [--requests 24] [--rounds 3]
+
+Requests send the demo scene as base64 PNG, once asking for the overlay image (``visualize``, the default) and
+once without it; the in-process rate is ``pipeline.predict(path)`` in a loop, measured between the served runs.
 """
 import argparse
 import base64
@@ -28,20 +31,41 @@ def free_port():
         return s.getsockname()[1]
 
 
+def in_process_rate(pipeline, image, n):
+    start = time.perf_counter()
+    for _ in range(n):
+        next(pipeline.predict(image))
+    return n / (time.perf_counter() - start)
+
+
+def load(url, body, clients, n):
+    """``n`` requests from ``clients`` concurrent clients; (latencies in ms, failures, requests per second)."""
+    def one(_):
+        t0 = time.perf_counter()
+        try:
+            ok = requests.post(url + "/instance-segmentation", json=body, timeout=120).json()["errorCode"] == 0
+        except (requests.RequestException, ValueError):
+            ok = False
+        return time.perf_counter() - t0, ok
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        results = list(pool.map(one, range(n)))
+    elapsed = time.perf_counter() - start
+    return np.array([r[0] for r in results]) * 1000, sum(not r[1] for r in results), n / elapsed
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model_dir", help="exported model (default: the quick-start model)")
     parser.add_argument("--clients", type=int, default=4)
-    parser.add_argument("--requests", type=int, default=40)
+    parser.add_argument("--requests", type=int, default=24, help="per round and kind")
+    parser.add_argument("--rounds", type=int, default=3, help="in-process and served runs alternate, round by round")
     parser.add_argument("--run_mode", default="mkldnn")
     args = parser.parse_args()
     pipeline = tl.create_pipeline("instance_segmentation", model_dir=args.model_dir, run_mode=args.run_mode)
     image = str(DEMO)
     next(pipeline.predict(image))  # warm-up
-    start = time.perf_counter()
-    for _ in range(args.requests):
-        next(pipeline.predict(image))
-    in_process = args.requests / (time.perf_counter() - start)
 
     config = tl.get_pipeline_config("instance_segmentation", Path("output") / "serving_load")
     cfg = yaml.safe_load(config.read_text())
@@ -52,39 +76,39 @@ def main():
                                "--run_mode", args.run_mode, "--port", str(port)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ))
     url = f"http://127.0.0.1:{port}"
+    encoded = base64.b64encode(DEMO.read_bytes()).decode()
+    kinds = {"served, visualize=false": {"image": encoded, "visualize": False},
+             "served, overlay image": {"image": encoded, "visualize": True}}
+    rates = {"in-process": [], **{k: [] for k in kinds}}
+    latencies = {k: [] for k in kinds}
+    failures = 0
     try:
-        for _ in range(120):
+        for _ in range(240):
             try:
                 if requests.get(url + "/health", timeout=1).ok:
                     break
             except requests.RequestException:
                 time.sleep(0.5)
-        body = {"image": base64.b64encode(DEMO.read_bytes()).decode()}
-        requests.post(url + "/instance-segmentation", json=body, timeout=120)  # warm-up
-
-        def one(_):
-            t0 = time.perf_counter()
-            try:
-                ok = requests.post(url + "/instance-segmentation", json=body, timeout=120).json()["errorCode"] == 0
-            except (requests.RequestException, ValueError):
-                ok = False
-            return time.perf_counter() - t0, ok
-
-        start = time.perf_counter()
-        with ThreadPoolExecutor(args.clients) as pool:
-            results = list(pool.map(one, range(args.requests)))
-        elapsed = time.perf_counter() - start
+        requests.post(url + "/instance-segmentation", json=kinds["served, overlay image"], timeout=120)  # warm-up
+        for _ in range(args.rounds):
+            rates["in-process"].append(in_process_rate(pipeline, image, args.requests))
+            for kind, body in kinds.items():
+                ms, failed, rate = load(url, body, args.clients, args.requests)
+                latencies[kind].append(ms)
+                rates[kind].append(rate)
+                failures += failed
     finally:
         server.terminate()
         server.wait(30)
-    latencies = np.array([r[0] for r in results]) * 1000
-    failures = sum(not r[1] for r in results)
-    served = args.requests / elapsed
-    print(f"{args.requests} requests, {args.clients} concurrent clients, run_mode={args.run_mode}")
-    print(f"latency p50 {np.percentile(latencies, 50):.0f} ms, p99 {np.percentile(latencies, 99):.0f} ms; "
-          f"failed {failures}")
-    print(f"throughput served {served:.2f} img/s, in-process {in_process:.2f} img/s, ratio {served / in_process:.2f}x "
-          "(goal >= 0.9x)")
+    base = float(np.median(rates["in-process"]))
+    print(f"{args.rounds} rounds of {args.requests} requests per kind, {args.clients} concurrent clients, "
+          f"run_mode={args.run_mode}; failed requests: {failures}")
+    print(f"{'kind':26s} {'p50 ms':>7s} {'p99 ms':>7s} {'img/s':>6s} {'ratio':>6s}  (median of rounds; goal >= 0.9x)")
+    print(f"{'in-process pipeline':26s} {'':>7s} {'':>7s} {base:6.2f} {1:5.2f}x")
+    for kind in kinds:
+        ms = np.concatenate(latencies[kind])
+        rate = float(np.median(rates[kind]))
+        print(f"{kind:26s} {np.percentile(ms, 50):7.0f} {np.percentile(ms, 99):7.0f} {rate:6.2f} {rate / base:5.2f}x")
 
 
 if __name__ == "__main__":

@@ -86,6 +86,10 @@ EXPECTATIONS = {
         "geojson_crs": "EPSG:32633",
         "serving_status": [200, 0],
         "bad_request_code": 400,
+        "serving_bare_matches": True,
+        "serving_stopped": True,
+        "hpi_rcnn_onnx": "no ONNX:",
+        "hpi_onnx_same_detections": True,
     },
 }
 

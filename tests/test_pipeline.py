@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 import tutorial_lib as tl
 from conftest import REPO
 from tutorial_lib.predict import decode_rle
-from tutorial_lib.serving import create_app
+from tutorial_lib.serving import BackgroundServer, Client, create_app
 
 LOW = 0.05  # the tiny test model is barely trained: a low threshold gives it instances to compare
 
@@ -132,6 +132,39 @@ def test_serving_returns_paddlex_schema(pipeline, scene):
     assert mask.shape == (256, 256) and np.array_equal(mask, plain.masks[0])
     overlay = cv2.imdecode(np.frombuffer(base64.b64decode(payload["result"]["image"]), np.uint8), cv2.IMREAD_COLOR)
     assert overlay.shape == (256, 256, 3)
+
+
+def test_predictions_from_short_lived_threads(pipeline, scene):
+    """Web servers and notebooks call the pipeline from threads that come and go. A Paddle Inference predictor
+    run on a new thread after an earlier one ended used to fail ("could not execute a primitive")."""
+    expected = signature(next(pipeline.predict(str(scene), threshold=LOW)))
+    seen = []
+    for _ in range(3):
+        worker = threading.Thread(target=lambda: seen.append(signature(next(pipeline.predict(str(scene),
+                                                                                              threshold=LOW)))))
+        worker.start()
+        worker.join()
+    assert len(seen) == 3 and all(s[0] == expected[0] and s[1] == expected[1] for s in seen)
+
+
+def test_serving_without_overlay_and_through_a_background_server(pipeline, scene):
+    import requests
+
+    with BackgroundServer(pipeline) as server:
+        client = Client(server.url)
+        drawn = client.predict(str(scene), threshold=LOW)
+        bare = client.predict(scene.read_bytes(), threshold=LOW, visualize=False)
+        assert bare["image"] is None and drawn["image"]
+        assert bare["instances"] == drawn["instances"] and len(bare["instances"]) > 0
+        with pytest.raises(tl.UserError, match="413"):
+            client.predict(b"\x89PNG" + b"0" * (16 * 1024 * 1024))  # over the default image limit
+        assert requests.get(server.url + "/health", timeout=5).json()["result"]["status"] == "healthy"
+    with pytest.raises(requests.ConnectionError):  # stopped: the port no longer answers
+        requests.get(server.url + "/health", timeout=5)
+    quiet = TestClient(create_app(pipeline, visualize=False))  # the server-wide default
+    body = {"image": base64.b64encode(scene.read_bytes()).decode(), "threshold": LOW}
+    assert quiet.post("/instance-segmentation", json=body).json()["result"]["image"] is None
+    assert quiet.post("/instance-segmentation", json={**body, "visualize": True}).json()["result"]["image"]
 
 
 def test_pipeline_cli(quickstart_model, scene, tmp_path):

@@ -80,6 +80,7 @@ def unused_port():
     ("threshold wrong type", {"image": b64(png_bytes()), "threshold": "high"}, 400, "must be a number"),
     ("threshold boolean", {"image": b64(png_bytes()), "threshold": True}, 400, "must be a number"),
     ("threshold out of range", {"image": b64(png_bytes()), "threshold": 1.5}, 400, r"[0, 1]"),
+    ("visualize wrong type", {"image": b64(png_bytes()), "visualize": "yes"}, 400, "'visualize' must be"),
     ("unknown field", {"image": b64(png_bytes()), "thresh": 0.5}, 400, "unknown field"),
     ("body not an object", [1, 2], 400, "JSON object"),
     ("empty image", {"image": ""}, 400, "empty"),

@@ -1,10 +1,14 @@
 """HTTP serving of an instance-segmentation pipeline (FastAPI), with PaddleX's request/response schema.
 
-    POST /instance-segmentation  {"image": "<base64 or http(s) URL>", "threshold": 0.5}
+    POST /instance-segmentation  {"image": "<base64 or http(s) URL>", "threshold": 0.5, "visualize": true}
       -> {"logId", "errorCode": 0, "errorMsg": "Success",
           "result": {"instances": [{"bbox", "categoryId", "categoryName", "score",
-                                    "mask": {"rleResult", "size"}}], "image": "<base64 JPEG overlay>"}}
+                                    "mask": {"rleResult", "size"}}], "image": "<base64 JPEG overlay> or null"}}
     GET /health
+
+``threshold`` and ``visualize`` are optional; ``visualize`` defaults to the server's setting (``create_app(...,
+visualize=True)``); ``false`` skips drawing and encoding the overlay (``"image": null``), for clients that only
+need the instances.
 
 Every bad request gets a 4xx with ``errorCode`` (the HTTP status) and ``errorMsg``; the server keeps serving.
 """
@@ -91,13 +95,16 @@ def decode_image(data, limits):
     return np.asarray(image.convert("RGB"))
 
 
+FIELDS = ("image", "threshold", "visualize")
+
+
 def parse_request(payload, limits):
-    """Validate the JSON body; return ``(rgb_array, threshold)``."""
+    """Validate the JSON body; return ``(rgb_array, threshold, visualize)`` (``None`` where not given)."""
     if not isinstance(payload, dict):
         raise RequestError(400, "the request body must be a JSON object with an 'image' field")
-    unknown = sorted(set(payload) - {"image", "threshold"})
+    unknown = sorted(set(payload) - set(FIELDS))
     if unknown:
-        raise RequestError(400, f"unknown field(s) {unknown}; allowed: image, threshold")
+        raise RequestError(400, f"unknown field(s) {unknown}; allowed: {', '.join(FIELDS)}")
     if "image" not in payload:
         raise RequestError(400, "missing field 'image' (base64-encoded image or http(s) URL)")
     if not isinstance(payload["image"], str):
@@ -108,7 +115,10 @@ def parse_request(payload, limits):
             raise RequestError(400, f"'threshold' must be a number in [0, 1], got {threshold!r}")
         if not 0 <= threshold <= 1:
             raise RequestError(400, f"'threshold' must lie in [0, 1], got {threshold}")
-    return decode_image(_image_bytes(payload["image"], limits), limits), threshold
+    visualize = payload.get("visualize")
+    if visualize is not None and not isinstance(visualize, bool):
+        raise RequestError(400, f"'visualize' must be true, false or null, got {visualize!r}")
+    return decode_image(_image_bytes(payload["image"], limits), limits), threshold, visualize
 
 
 def result_payload(result, overlay=True):
@@ -120,15 +130,19 @@ def result_payload(result, overlay=True):
                   "categoryName": box["label"], "score": float(box["score"]),
                   "mask": {"rleResult": rle["counts"], "size": list(rle["size"])}}
                  for box, rle in zip(result.boxes, rles)]
-    payload = {"instances": instances}
+    payload = {"instances": instances, "image": None}
     if overlay:
         ok, buf = cv2.imencode(".jpg", result.visualize()[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 90])
         payload["image"] = base64.b64encode(buf.tobytes()).decode("ascii")
     return payload
 
 
-def create_app(pipeline, limits=None):
-    """A FastAPI app serving ``pipeline`` (anything with ``predict(array, threshold=...)`` yielding results)."""
+def create_app(pipeline, limits=None, visualize=True):
+    """A FastAPI app serving ``pipeline`` (anything with ``predict(array, threshold=...)`` yielding results).
+
+    Only the forward pass holds the lock (one Paddle predictor); decoding the request, encoding masks as RLE and
+    drawing the overlay run in worker threads beside it.
+    """
     from fastapi import FastAPI, Request
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
@@ -173,13 +187,14 @@ def create_app(pipeline, limits=None):
         from starlette.concurrency import run_in_threadpool
 
         try:
-            image, threshold = await run_in_threadpool(parse_request, payload, limits)
+            image, threshold, draw = await run_in_threadpool(parse_request, payload, limits)
             result = await run_in_threadpool(_predict_locked, pipeline, lock, image, threshold)
         except RequestError as exc:
             return reply(exc.status, exc.message)
         except UserError as exc:
             return reply(400, str(exc))
-        return reply(200, "Success", result_payload(result))
+        body = await run_in_threadpool(result_payload, result, visualize if draw is None else draw)
+        return reply(200, "Success", body)
 
     return app
 
@@ -189,10 +204,57 @@ def _predict_locked(pipeline, lock, image, threshold):
         return next(iter(pipeline.predict(image, threshold=threshold)))
 
 
-def serve(pipeline, host="127.0.0.1", port=8080, limits=None):
+def serve(pipeline, host="127.0.0.1", port=8080, limits=None, visualize=True):
     import uvicorn
 
-    uvicorn.run(create_app(pipeline, limits), host=host, port=port, log_level="info")
+    uvicorn.run(create_app(pipeline, limits, visualize), host=host, port=port, log_level="info")
+
+
+class BackgroundServer:
+    """The HTTP server in a background thread of this process, e.g. in a notebook::
+
+        with BackgroundServer(pipeline) as server:
+            Client(server.url).predict("scene.png")
+
+    ``port=0`` takes a free port. ``stop()`` (or leaving the ``with`` block) shuts it down and frees the port.
+    """
+
+    def __init__(self, pipeline, host="127.0.0.1", port=0, limits=None, visualize=True, log_level="warning"):
+        import socket
+
+        import uvicorn
+
+        if port == 0:
+            with socket.socket() as sock:
+                sock.bind((host, 0))
+                port = sock.getsockname()[1]
+        self.url = f"http://{host}:{port}"
+        config = uvicorn.Config(create_app(pipeline, limits, visualize), host=host, port=port, log_level=log_level)
+        self._server = uvicorn.Server(config)
+        self._thread = None
+
+    def start(self, timeout_s=30):
+        import time
+
+        self._thread = threading.Thread(target=self._server.run, name="tutorial_lib-serving", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + timeout_s
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise UserError(f"the server did not start on {self.url} (port taken?)")
+            time.sleep(0.05)
+        return self
+
+    def stop(self):
+        self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(30)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
 
 
 class Client:
@@ -201,8 +263,9 @@ class Client:
     def __init__(self, base_url="http://127.0.0.1:8080", timeout=60):
         self.base_url, self.timeout = base_url.rstrip("/"), timeout
 
-    def predict(self, image, threshold=None):
-        """``image``: a file path, raw bytes or an http(s) URL; returns the response's ``result``."""
+    def predict(self, image, threshold=None, visualize=None):
+        """``image``: a file path, raw bytes or an http(s) URL; returns the response's ``result``
+        (``visualize=False``: no overlay image, ``result["image"]`` is ``None``)."""
         import requests
 
         if isinstance(image, bytes):
@@ -212,7 +275,8 @@ class Client:
         else:
             with open(image, "rb") as f:
                 value = base64.b64encode(f.read()).decode("ascii")
-        payload = {"image": value} if threshold is None else {"image": value, "threshold": threshold}
+        payload = {"image": value, "threshold": threshold, "visualize": visualize}
+        payload = {k: v for k, v in payload.items() if v is not None}
         response = requests.post(self.base_url + ROUTE, json=payload, timeout=self.timeout)
         body = response.json()
         if body.get("errorCode") != 0:

@@ -5,7 +5,6 @@ order, threads, full-graph export), then ppdet with its chatter silenced and the
 import contextlib
 import io
 import logging
-import os
 import random
 
 import numpy as np

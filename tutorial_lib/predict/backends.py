@@ -69,7 +69,17 @@ def high_performance_mode(model_dir, device="cpu"):
 
 
 class PaddleInferenceBackend:
+    """Paddle Inference predictor, always run on one long-lived thread of its own.
+
+    A Paddle Inference CPU predictor fails ("could not execute a primitive") when it runs on a new thread after
+    another thread that ran it has ended -- what a web server's recycled worker threads or a notebook's
+    background threads do. Running every forward pass on the backend's own thread avoids that; callers on any
+    thread just wait for the result.
+    """
+
     def __init__(self, model_dir, device, run_mode, threads=None):
+        from concurrent.futures import ThreadPoolExecutor
+
         from paddle import inference
 
         from ..engine import runtime
@@ -96,8 +106,12 @@ class PaddleInferenceBackend:
         self.predictor = inference.create_predictor(config)
         restore_math_threads()
         self.input_names = self.predictor.get_input_names()
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="paddle-inference")
 
     def run(self, feed):
+        return self._thread.submit(self._run, feed).result()
+
+    def _run(self, feed):
         for name in self.input_names:
             self.predictor.get_input_handle(name).copy_from_cpu(feed[name])
         try:

@@ -1,0 +1,110 @@
+"""High-performance inference on this machine: median latency per backend and its ratio to plain Paddle Inference,
+with parity against it; and (``--survey``) which models paddle2onnx converts. Results go to docs/benchmarks.md.
+
+    OMP_NUM_THREADS=2 python benchmarks/hpi.py                       # Mask-RT-DETR-S (random weights, 640 px)
+    OMP_NUM_THREADS=2 python benchmarks/hpi.py --model_dir DIR ...   # exported models of your own
+    OMP_NUM_THREADS=2 python benchmarks/hpi.py --survey              # every registered model: converts or not
+
+Latency is per image on data/remotesensing_demo.png: ``model`` is the backend's forward pass alone, ``end to end``
+adds reading, preprocessing and pasting masks (``Predictor.predict``). Parity: every detection of plain Paddle
+Inference found again (same class, box within 0.05 px, score within 1e-4) and the mean mask IoU of those.
+"""
+import argparse
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from tutorial_lib.engine.export import export_untrained
+from tutorial_lib.errors import UserError
+from tutorial_lib.models.benchmark import median_ms
+from tutorial_lib.models.registry import list_models
+from tutorial_lib.predict import Predictor, preprocess, read_image
+from tutorial_lib.predict.onnx_export import UnsupportedModelError, convert_to_onnx
+
+DEMO = Path(__file__).resolve().parents[1] / "data" / "remotesensing_demo.png"
+BACKENDS = ("paddle", "mkldnn", "onnxruntime")
+
+
+def parity(reference, other):
+    found, ious = 0, []
+    for box, mask in zip(reference.boxes, reference.masks):
+        hits = [i for i, b in enumerate(other.boxes) if b["cls_id"] == box["cls_id"]
+                and np.abs(np.subtract(b["coordinate"], box["coordinate"])).max() < 0.05
+                and abs(b["score"] - box["score"]) < 1e-4]
+        if hits:
+            found += 1
+            union = [np.logical_or(other.masks[i], mask).sum() for i in hits]
+            ious.append(max(np.logical_and(other.masks[i], mask).sum() / u if u else 1.0
+                            for i, u in zip(hits, union)))
+    return found, len(reference.boxes), float(np.mean(ious)) if ious else float("nan")
+
+
+def latency(model_dir, repeats):
+    image = read_image(str(DEMO))
+    rows, reference = [], None
+    for mode in BACKENDS:
+        try:
+            predictor = Predictor(model_dir, run_mode=mode, threshold=0.0)
+        except UnsupportedModelError as exc:
+            rows.append((mode, None, None, f"does not convert ({', '.join(exc.ops)})"))
+            continue
+        prepared = preprocess(image, predictor.info["Preprocess"])
+        feed = {"image": prepared[0][None], "im_shape": prepared[1][None], "scale_factor": prepared[2][None]}
+        model_ms = median_ms(lambda: predictor.backend.run(feed), repeats)
+        e2e_ms = median_ms(lambda: next(predictor.predict(image)), repeats)
+        result = next(predictor.predict(image))
+        if reference is None:
+            reference = result
+        found, total, iou = parity(reference, result)
+        rows.append((mode, model_ms, e2e_ms, f"{found}/{total} detections, mask IoU {iou:.4f}"))
+    base = rows[0][1]
+    print(f"\n{predictor.model_name} ({model_dir})")
+    print(f"{'backend':12s} {'model ms':>9s} {'x plain':>8s} {'end-to-end ms':>14s}  parity with plain Paddle Inference")
+    for mode, model_ms, e2e_ms, note in rows:
+        if model_ms is None:
+            print(f"{mode:12s} {'-':>9s} {'-':>8s} {'-':>14s}  {note}")
+        else:
+            print(f"{mode:12s} {model_ms:9.1f} {base / model_ms:7.2f}x {e2e_ms:14.1f}  {note}")
+
+
+def survey(workdir):
+    print(f"{'model':32s} {'ONNX':5s} {'convert s':>9s}  operators paddle2onnx cannot map")
+    for m in list_models():
+        out = Path(workdir) / m["name"]
+        export_untrained(m["name"], out)
+        start = time.perf_counter()
+        try:
+            convert_to_onnx(out)
+            verdict, ops = "yes", ""
+        except UnsupportedModelError as exc:
+            verdict, ops = "no", ", ".join(exc.ops)
+        print(f"{m['name']:32s} {verdict:5s} {time.perf_counter() - start:9.1f}  {ops}", flush=True)
+        shutil.rmtree(out)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model_dir", nargs="+", help="exported model folders (default: Mask-RT-DETR-S, untrained)")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--survey", action="store_true", help="try paddle2onnx on every registered model")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.survey:
+            survey(tmp)
+            return
+        dirs = args.model_dir
+        if not dirs:
+            dirs = [str(Path(tmp) / "Mask-RT-DETR-S")]
+            export_untrained("Mask-RT-DETR-S", dirs[0])
+        for model_dir in dirs:
+            try:
+                latency(model_dir, args.repeats)
+            except UserError as exc:
+                print(f"{model_dir}: {exc}")
+
+
+if __name__ == "__main__":
+    main()
