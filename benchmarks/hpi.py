@@ -5,7 +5,7 @@ with parity against it; and (``--survey``) which models paddle2onnx converts. Re
     OMP_NUM_THREADS=2 python benchmarks/hpi.py --model_dir DIR ...   # exported models of your own
     OMP_NUM_THREADS=2 python benchmarks/hpi.py --survey              # every registered model: converts or not
 
-Latency is per image on data/remotesensing_demo.png: ``model`` is the backend's forward pass alone, ``end to end``
+Latency is per image (default data/remotesensing_demo.png): ``model`` is the backend's forward pass alone, ``end to end``
 adds reading, preprocessing and pasting masks (``Predictor.predict``). Parity: every detection of plain Paddle
 Inference found again (same class, box within 0.05 px, score within 1e-4) and the mean mask IoU of those.
 """
@@ -42,14 +42,14 @@ def parity(reference, other):
     return found, len(reference.boxes), float(np.mean(ious)) if ious else float("nan")
 
 
-def latency(model_dir, repeats):
-    image = read_image(str(DEMO))
+def latency(model_dir, repeats, image_path=DEMO):
+    image = read_image(str(image_path))
     rows, reference = [], None
     for mode in BACKENDS:
         try:
             predictor = Predictor(model_dir, run_mode=mode, threshold=0.0)
         except UnsupportedModelError as exc:
-            rows.append((mode, None, None, f"does not convert ({', '.join(exc.ops)})"))
+            rows.append((mode, None, None, f"no: {', '.join(exc.ops) or str(exc).split(';')[0]}"))
             continue
         prepared = preprocess(image, predictor.info["Preprocess"])
         feed = {"image": prepared[0][None], "im_shape": prepared[1][None], "scale_factor": prepared[2][None]}
@@ -71,7 +71,7 @@ def latency(model_dir, repeats):
 
 
 def survey(workdir):
-    print(f"{'model':32s} {'ONNX':5s} {'convert s':>9s}  operators paddle2onnx cannot map")
+    print(f"{'model':32s} {'ONNX':5s} {'convert s':>9s}  why not (operators paddle2onnx cannot map)")
     for m in list_models():
         out = Path(workdir) / m["name"]
         export_untrained(m["name"], out)
@@ -80,7 +80,7 @@ def survey(workdir):
             convert_to_onnx(out)
             verdict, ops = "yes", ""
         except UnsupportedModelError as exc:
-            verdict, ops = "no", ", ".join(exc.ops)
+            verdict, ops = "no", ", ".join(exc.ops) or str(exc).split(";")[0]
         print(f"{m['name']:32s} {verdict:5s} {time.perf_counter() - start:9.1f}  {ops}", flush=True)
         shutil.rmtree(out)
 
@@ -89,6 +89,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model_dir", nargs="+", help="exported model folders (default: Mask-RT-DETR-S, untrained)")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--image", default=str(DEMO), help="image to predict (default: the demo scene)")
     parser.add_argument("--survey", action="store_true", help="try paddle2onnx on every registered model")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -101,7 +102,7 @@ def main():
             export_untrained("Mask-RT-DETR-S", dirs[0])
         for model_dir in dirs:
             try:
-                latency(model_dir, args.repeats)
+                latency(model_dir, args.repeats, args.image)
             except UserError as exc:
                 print(f"{model_dir}: {exc}")
 

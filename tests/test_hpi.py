@@ -103,3 +103,16 @@ def test_use_hpip_picks_onnxruntime_where_it_converts_else_onednn(rtdetr_export,
 def test_backends_this_machine_cannot_run_are_user_errors(rtdetr_export, run_mode, message):
     with pytest.raises(UserError, match=message):
         Predictor(rtdetr_export, run_mode=run_mode)
+
+
+def test_solov2_exports_readable_outputs_but_onnxruntime_cannot_load_its_onnx(tmp_path):
+    """SOLOv2's outputs are read by name in paddle.jit.save's order; paddle2onnx writes a graph that ONNX Runtime
+    refuses, which the conversion reports instead of keeping the file."""
+    from tutorial_lib.engine.export import export_untrained
+
+    export_untrained("SOLOv2", tmp_path / "solov2", overrides={"Architecture.input_size": 256})
+    result = next(Predictor(tmp_path / "solov2", threshold=0.0).predict(str(DEMO)))
+    assert result.masks.shape[1:] == (512, 512) and len(result.boxes) == len(result.masks)
+    with pytest.raises(UnsupportedModelError, match="ONNX Runtime cannot load it"):
+        convert_to_onnx(tmp_path / "solov2")
+    assert not (tmp_path / "solov2" / "inference.onnx").exists()

@@ -215,9 +215,11 @@ def predictor_ops(sample_transforms, stride=0):
     return ops
 
 def output_names(architecture):
+    """Names of the exported model's outputs, in fetch order: ``paddle.jit.save`` flattens the dict a model
+    returns in sorted key order."""
     if architecture in SEGM_ARCHS:
-        return ["segm", "bbox_num", "cate_label", "cate_score"]
-    return ["bbox", "bbox_num", "mask"]
+        return sorted(["segm", "bbox_num", "cate_label", "cate_score"])
+    return sorted(["bbox", "bbox_num", "mask"])
 
 
 def _numpy(value):

@@ -6,10 +6,11 @@
 CLI twin (PaddleX's flags): ``python -m tutorial_lib --paddle2onnx --paddle_model_dir DIR --onnx_model_dir OUT``.
 
 paddle2onnx aborts the whole process (SIGABRT) when a model holds an operator it cannot map, so the conversion runs
-in a child process; its report is turned into an :class:`UnsupportedModelError` naming those operators. Which
-models convert (paddle2onnx 1.3.1): Mask-RT-DETR (all sizes); not the paddledet R-CNN family (Mask R-CNN, Cascade
-Mask R-CNN: ``generate_proposals_v2``, ``distribute_fpn_proposals``, tensor arrays) nor SOLOv2 — see
-docs/benchmarks.md for the table ``benchmarks/hpi.py --survey`` prints.
+in a child process; its report is turned into an :class:`UnsupportedModelError` naming those operators. The converted
+model is loaded once in ONNX Runtime before it is kept. Which models convert (paddle2onnx 1.3.1, onnxruntime
+1.20.1): Mask-RT-DETR (all sizes); not the paddledet R-CNN family (Mask R-CNN, Cascade Mask R-CNN:
+``generate_proposals_v2``, ``distribute_fpn_proposals``, tensor arrays), and SOLOv2 converts but does not load
+in ONNX Runtime -- see docs/benchmarks.md for the table ``benchmarks/hpi.py --survey`` prints.
 """
 import os
 import re
@@ -80,6 +81,7 @@ def convert_to_onnx(model_dir, save_dir=None, opset_version=DEFAULT_OPSET, timeo
                                             f"{', '.join(ops)}; use run_mode=mkldnn (CPU) or paddle instead", ops)
             tail = " | ".join(line.strip() for line in report.strip().splitlines()[-3:])
             raise UserError(f"paddle2onnx failed on {name} (exit {proc.returncode}): {tail}")
+        _check_loads(partial, model_dir)
         os.replace(partial, target)
     except subprocess.TimeoutExpired:
         raise UserError(f"paddle2onnx did not finish within {timeout_s} s on {model_dir}") from None
@@ -88,6 +90,20 @@ def convert_to_onnx(model_dir, save_dir=None, opset_version=DEFAULT_OPSET, timeo
     if save_dir.resolve() != model_dir.resolve() and (model_dir / "inference.yml").is_file():
         shutil.copy2(model_dir / "inference.yml", save_dir / "inference.yml")
     return target
+
+
+def _check_loads(path, model_dir):
+    """paddle2onnx can write a graph ONNX Runtime refuses (SOLOv2: a shape that is not 1-D): load it once."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return
+    try:
+        ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
+        reason = str(exc).split(":", 2)[-1].strip().splitlines()[0]
+        raise UnsupportedModelError(f"{_model_name(model_dir)} converts to ONNX but ONNX Runtime cannot load it "
+                                    f"({reason}); use run_mode=mkldnn (CPU) or paddle instead") from None
 
 
 def _unsupported_ops(report):
