@@ -31,10 +31,10 @@ def free_port():
         return s.getsockname()[1]
 
 
-def in_process_rate(pipeline, image, n):
+def in_process_rate(pipeline, image, threshold, n):
     start = time.perf_counter()
     for _ in range(n):
-        next(pipeline.predict(image))
+        next(pipeline.predict(image, threshold=threshold))
     return n / (time.perf_counter() - start)
 
 
@@ -62,10 +62,12 @@ def main():
     parser.add_argument("--requests", type=int, default=24, help="per round and kind")
     parser.add_argument("--rounds", type=int, default=3, help="in-process and served runs alternate, round by round")
     parser.add_argument("--run_mode", default="mkldnn")
+    parser.add_argument("--image", default=str(DEMO), help="image sent (default: the demo scene)")
+    parser.add_argument("--threshold", type=float, help="score threshold of every request (default: the model's)")
     args = parser.parse_args()
     pipeline = tl.create_pipeline("instance_segmentation", model_dir=args.model_dir, run_mode=args.run_mode)
-    image = str(DEMO)
-    next(pipeline.predict(image))  # warm-up
+    image = args.image
+    next(pipeline.predict(image, threshold=args.threshold))  # warm-up
 
     config = tl.get_pipeline_config("instance_segmentation", Path("output") / "serving_load")
     cfg = yaml.safe_load(config.read_text())
@@ -76,9 +78,10 @@ def main():
                                "--run_mode", args.run_mode, "--port", str(port)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ))
     url = f"http://127.0.0.1:{port}"
-    encoded = base64.b64encode(DEMO.read_bytes()).decode()
-    kinds = {"served, visualize=false": {"image": encoded, "visualize": False},
-             "served, overlay image": {"image": encoded, "visualize": True}}
+    encoded = base64.b64encode(Path(image).read_bytes()).decode()
+    extra = {} if args.threshold is None else {"threshold": args.threshold}
+    kinds = {"served, visualize=false": {"image": encoded, "visualize": False, **extra},
+             "served, overlay image": {"image": encoded, "visualize": True, **extra}}
     rates = {"in-process": [], **{k: [] for k in kinds}}
     latencies = {k: [] for k in kinds}
     failures = 0
@@ -91,7 +94,7 @@ def main():
                 time.sleep(0.5)
         requests.post(url + "/instance-segmentation", json=kinds["served, overlay image"], timeout=120)  # warm-up
         for _ in range(args.rounds):
-            rates["in-process"].append(in_process_rate(pipeline, image, args.requests))
+            rates["in-process"].append(in_process_rate(pipeline, image, args.threshold, args.requests))
             for kind, body in kinds.items():
                 ms, failed, rate = load(url, body, args.clients, args.requests)
                 latencies[kind].append(ms)
@@ -101,8 +104,9 @@ def main():
         server.terminate()
         server.wait(30)
     base = float(np.median(rates["in-process"]))
+    instances = len(next(pipeline.predict(image, threshold=args.threshold)).boxes)
     print(f"{args.rounds} rounds of {args.requests} requests per kind, {args.clients} concurrent clients, "
-          f"run_mode={args.run_mode}; failed requests: {failures}")
+          f"run_mode={args.run_mode}, {Path(image).name} ({instances} instances); failed requests: {failures}")
     print(f"{'kind':26s} {'p50 ms':>7s} {'p99 ms':>7s} {'img/s':>6s} {'ratio':>6s}  (median of rounds; goal >= 0.9x)")
     print(f"{'in-process pipeline':26s} {'':>7s} {'':>7s} {base:6.2f} {1:5.2f}x")
     for kind in kinds:

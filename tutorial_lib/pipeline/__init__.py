@@ -61,13 +61,13 @@ class InstanceSegmentationPipeline:
                                geojson_path, slice_size, overlap_ratio, to_epsg4326, mask_path, progress=progress)
 
 
-def create_pipeline(pipeline="instance_segmentation", device="cpu", model_dir=None, run_mode="paddle",
+def create_pipeline(pipeline="instance_segmentation", device="cpu", model_dir=None, run_mode=None,
                     use_hpip=False):
     """Build a pipeline from a registered name, a pipeline YAML or a dict.
 
     ``model_dir`` (or ``SubModules.InstanceSegmentation.model_dir`` in the YAML) is an exported model folder;
     when neither is set, the quick-start model is trained once on the generated sample and cached.
-    ``run_mode``: ``paddle``, ``mkldnn`` (oneDNN, faster on CPU), ``onnxruntime``, ``trt_fp32``/``trt_fp16`` (GPU).
+    ``run_mode``: ``paddle``, ``mkldnn`` (oneDNN; the CPU default), ``onnxruntime``, ``trt_fp32``/``trt_fp16`` (GPU).
     ``use_hpip=True`` picks the backend instead (see :func:`tutorial_lib.predict.backends.high_performance_mode`).
     """
     from ..predict import Predictor

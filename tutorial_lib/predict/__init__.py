@@ -14,7 +14,7 @@ import numpy as np
 import yaml
 
 from ..errors import UserError
-from .backends import RUN_MODES, create_backend
+from .backends import RUN_MODES, create_backend, default_run_mode
 from .inputs import iter_sources, read_image
 from .result import InstanceSegResult, decode_rle, encode_rle
 
@@ -77,17 +77,20 @@ class Predictor:
 
     ``run_mode``: ``paddle`` (plain CPU/GPU kernels), ``mkldnn`` (oneDNN on CPU), ``onnxruntime`` (ONNX Runtime
     on ``inference.onnx``, converted with paddle2onnx on first use: Mask-RT-DETR models), ``trt_fp32`` /
-    ``trt_fp16`` (GPU with TensorRT); see :mod:`tutorial_lib.predict.backends`.
+    ``trt_fp16`` (GPU with TensorRT); default ``mkldnn`` on the CPU, ``paddle`` on a GPU; see
+    :mod:`tutorial_lib.predict.backends`.
     ``threshold``: minimum score of the instances kept (default: ``draw_threshold`` of ``inference.yml``).
     ``batch_size``: images read and predicted together; the forward pass takes at most ``batch_size_limit`` of
     ``inference.yml`` at once (1 for paddledet models: their R-CNN heads fail on a batch in which one image has
     no detection, and SOLOv2 handles one image only).
     """
 
-    def __init__(self, model_dir, device="cpu", run_mode="paddle", batch_size=1, threshold=None, cpu_threads=None):
+    def __init__(self, model_dir, device="cpu", run_mode=None, batch_size=1, threshold=None, cpu_threads=None):
         from ..config import validate_device
 
         self.model_dir = Path(str(model_dir))
+        self.device = validate_device(device)
+        run_mode = run_mode or default_run_mode(self.device)
         if run_mode not in RUN_MODES:
             raise UserError(f"run_mode={run_mode!r} is not one of {', '.join(RUN_MODES)}")
         needed = ["inference.yml"] + (["inference.onnx"] if (self.model_dir / "inference.onnx").is_file()
@@ -107,7 +110,6 @@ class Predictor:
         self.batch_size = int(batch_size)  # images read and yielded together
         self.forward_batch = min(self.batch_size, int(limit)) if limit else self.batch_size
         self.threshold = float(self.info.get("draw_threshold", 0.5) if threshold is None else threshold)
-        self.device = validate_device(device)
         self.run_mode = run_mode
         self.backend = create_backend(str(self.model_dir), self.device, run_mode, cpu_threads)
 

@@ -2,15 +2,15 @@
 inference:
 
 =============  ============================================================================================
-``paddle``     Paddle Inference, plain kernels (CPU or GPU)
-``mkldnn``     Paddle Inference with Intel oneDNN kernels (CPU)
+``paddle``     Paddle Inference, plain kernels (CPU or GPU; oneDNN switched off on the CPU)
+``mkldnn``     Paddle Inference with Intel oneDNN kernels (CPU; the default there, as in PaddleX)
 ``onnxruntime`` ONNX Runtime on ``inference.onnx``, converted once with paddle2onnx (models whose operators
                paddle2onnx maps: Mask-RT-DETR); CUDA provider on a GPU when onnxruntime-gpu is installed
 ``trt_fp32``   Paddle Inference + TensorRT subgraphs (GPU build of Paddle with TensorRT; not run on this CPU
 ``trt_fp16``   project's machines, see docs/benchmarks.md)
 =============  ============================================================================================
 
-A backend takes the feed dict (``image``, ``im_shape``, ``scale_factor``) and returns the model's outputs in
+``run_mode=None`` means ``mkldnn`` on the CPU and ``paddle`` on a GPU. A backend takes the feed dict (``image``, ``im_shape``, ``scale_factor``) and returns the model's outputs in
 export order (``bbox``, ``bbox_num``, ``mask``).
 """
 import os
@@ -33,7 +33,12 @@ def restore_math_threads():
     core.set_num_threads(cpu_threads())
 
 
-def create_backend(model_dir, device="cpu", run_mode="paddle", threads=None):
+def default_run_mode(device="cpu"):
+    return "paddle" if str(device).startswith("gpu") else "mkldnn"
+
+
+def create_backend(model_dir, device="cpu", run_mode=None, threads=None):
+    run_mode = run_mode or default_run_mode(device)
     if run_mode not in RUN_MODES:
         raise UserError(f"run_mode={run_mode!r} is not one of {', '.join(RUN_MODES)}")
     if run_mode.startswith("trt") and not device.startswith("gpu"):
@@ -100,6 +105,8 @@ class PaddleInferenceBackend:
             if run_mode == "mkldnn":
                 config.enable_mkldnn()
                 config.set_mkldnn_cache_capacity(10)
+            else:  # Paddle Inference 2.6 switches oneDNN on by default on the CPU: "paddle" means plain kernels
+                config.disable_mkldnn()
         config.disable_glog_info()
         config.switch_ir_optim(True)
         config.enable_memory_optim()
