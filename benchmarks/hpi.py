@@ -5,8 +5,8 @@ with parity against it; and (``--survey``) which models paddle2onnx converts. Re
     OMP_NUM_THREADS=2 python benchmarks/hpi.py --model_dir DIR ...   # exported models of your own
     OMP_NUM_THREADS=2 python benchmarks/hpi.py --survey              # every registered model: converts or not
 
-Latency is per image (default data/remotesensing_demo.png): ``model`` is the backend's forward pass alone, ``end to end``
-adds reading, preprocessing and pasting masks (``Predictor.predict``). Parity: every detection of plain Paddle
+Latency is per image (default data/remotesensing_demo.png): ``model`` is the backend's forward pass alone,
+``end to end`` adds reading, preprocessing and pasting masks (``Predictor.predict``). Parity: every detection of plain Paddle
 Inference found again (same class, box within 0.05 px, score within 1e-4) and the mean mask IoU of those.
 """
 import argparse
@@ -62,7 +62,8 @@ def latency(model_dir, repeats, image_path=DEMO):
         rows.append((mode, model_ms, e2e_ms, f"{found}/{total} detections, mask IoU {iou:.4f}"))
     base = rows[0][1]
     print(f"\n{predictor.model_name} ({model_dir})")
-    print(f"{'backend':12s} {'model ms':>9s} {'x plain':>8s} {'end-to-end ms':>14s}  parity with plain Paddle Inference")
+    print(f"{'backend':12s} {'model ms':>9s} {'x plain':>8s} {'end-to-end ms':>14s}  parity with plain Paddle "
+          "Inference")
     for mode, model_ms, e2e_ms, note in rows:
         if model_ms is None:
             print(f"{mode:12s} {'-':>9s} {'-':>8s} {'-':>14s}  {note}")

@@ -7,6 +7,7 @@
 
 ``-o Global.mode=predict -o Predict.model_dir=DIR -o Predict.input=PATH`` does the same from a config and
 saves every result (image + JSON) in ``Global.output``. Images are read and predicted one batch at a time.
+``run_mode`` picks the inference backend (:mod:`.backends`; ONNX conversion in :mod:`.onnx_export`).
 """
 from pathlib import Path
 
@@ -18,8 +19,8 @@ from .backends import RUN_MODES, create_backend, default_run_mode
 from .inputs import iter_sources, read_image
 from .result import InstanceSegResult, decode_rle, encode_rle
 
-__all__ = ["InstanceSegResult", "Predictor", "RUN_MODES", "decode_rle", "encode_rle", "predict", "preprocess", "read_image"]
-
+__all__ = ["InstanceSegResult", "Predictor", "RUN_MODES", "decode_rle", "encode_rle", "predict", "preprocess",
+           "read_image"]
 
 
 def preprocess(image, ops):

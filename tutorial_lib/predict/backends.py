@@ -10,8 +10,8 @@ inference:
 ``trt_fp16``   project's machines, see docs/benchmarks.md)
 =============  ============================================================================================
 
-``run_mode=None`` means ``mkldnn`` on the CPU and ``paddle`` on a GPU. A backend takes the feed dict (``image``, ``im_shape``, ``scale_factor``) and returns the model's outputs in
-export order (``bbox``, ``bbox_num``, ``mask``).
+``run_mode=None`` means ``mkldnn`` on the CPU and ``paddle`` on a GPU. A backend takes the feed dict (``image``,
+``im_shape``, ``scale_factor``) and returns the model's outputs in export order (see ``inference.yml: outputs``).
 """
 import os
 
