@@ -286,3 +286,47 @@ def test_rle_and_polygon_segmentations_and_crowd_are_accepted(ds, tmp_path):
     assert result["check_pass"] is True, result["errors"]
     assert result["attributes"]["train_crowd_annotations"] == 1
     assert result["attributes"]["train_annotations"] == len(json.loads((ds / TRAIN).read_text())["annotations"])
+
+
+def _tag_orientation(path, orientation):
+    """Re-save ``path`` (same pixels, JPEG) with an EXIF orientation tag."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        pixels = image.copy()
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    pixels.save(path, "JPEG", quality=95, exif=exif.tobytes())
+
+
+def test_exif_orientation_is_checked_against_what_opencv_decodes(ds, tmp_path):
+    """OpenCV (paddledet's Decode, the predictor) applies EXIF orientation; PIL's size does not. A 90° tag swaps
+    width and height of what training sees: an error when the JSON has the raw size, a warning when it matches."""
+    import cv2
+
+    data = json.loads((ds / TRAIN).read_text())
+    first, second = data["images"][0], data["images"][1]
+    _tag_orientation(ds / "images" / first["file_name"], 6)  # 90°: OpenCV decodes it 96 wide, 96 high ...
+    assert cv2.imread(str(ds / "images" / first["file_name"])).shape[:2] == (96, 96)  # (square: sizes agree)
+    edit(ds, TRAIN, lambda d: d["images"][0].update(width=96, height=96))
+    _tag_orientation(ds / "images" / second["file_name"], 3)  # 180°: same size, turned pixels
+    result = check(ds, tmp_path)
+    assert result["check_pass"] is True
+    warned = messages(result, "exif_orientation")
+    assert len(warned) == 2 and any("orientation 6 (rotated 90° clockwise)" in m for m in warned)
+    # a non-square image with a 90° tag: the JSON's raw width x height is not what OpenCV decodes
+    from PIL import Image
+
+    path = ds / "images" / first["file_name"]
+    with Image.open(path) as image:
+        wide = image.crop((0, 0, 96, 48))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    wide.save(path, "JPEG", exif=exif.tobytes())
+    assert cv2.imread(str(path)).shape[:2] == (96, 48)
+    edit(ds, TRAIN, lambda d: d["images"][0].update(width=96, height=48))
+    result = check(ds, tmp_path)
+    assert result["check_pass"] is False
+    found = messages(result, "image_size_mismatch")
+    assert any("48x96 (width x height) once its EXIF orientation (rotated 90° clockwise) is applied" in m
+               and "exif_transpose" in m for m in found), found

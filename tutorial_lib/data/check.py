@@ -165,14 +165,26 @@ def _stem(file_name):
     return PurePosixPath(file_name.replace("\\", "/")).stem
 
 
+EXIF_ORIENTATION = 0x0112
+ORIENTATIONS = {2: "mirrored", 3: "rotated 180°", 4: "flipped upside down", 5: "mirrored and rotated 90°",
+                6: "rotated 90° clockwise", 7: "mirrored and rotated 90°", 8: "rotated 90° counter-clockwise"}
+
+
 def _decoded_size(path):
-    """``((width, height), None)`` if the file decodes completely, else ``(None, reason)``."""
+    """``((width, height), orientation, None)`` if the file decodes completely, else ``(None, None, reason)``.
+
+    The size is the one OpenCV decodes -- what training (paddledet's ``Decode``) and prediction see: with an
+    EXIF orientation tag (5 to 8) OpenCV turns the image by 90°, so width and height swap.
+    """
     try:
         with strict_decoding(), Image.open(path) as image:
             image.load()
-            return image.size, None
+            orientation = image.getexif().get(EXIF_ORIENTATION, 1)
+            width, height = image.size
     except Exception as exc:  # PIL raises many types for broken files
-        return None, str(exc) or type(exc).__name__
+        return None, None, str(exc) or type(exc).__name__
+    orientation = orientation if orientation in ORIENTATIONS else 1
+    return ((height, width) if orientation >= 5 else (width, height)), orientation, None
 
 
 def _check_images(split, dataset_dir, problems, progress):
@@ -195,16 +207,27 @@ def _check_images(split, dataset_dir, problems, progress):
             problems.error("missing_image_file", rel, f"{where}: images/{img['file_name']} does not exist; copy the "
                                                       "image into images/ or remove the image and its annotations")
             continue
-        size, reason = _decoded_size(path)
+        size, orientation, reason = _decoded_size(path)
+        turned = f" once its EXIF orientation ({ORIENTATIONS.get(orientation)}) is applied, as OpenCV does in " \
+                 "training and prediction," if orientation != 1 else ""
         if size is None:
             problems.error("unreadable_image", rel, f"{where}: images/{img['file_name']} cannot be decoded "
                                                     f"({reason}); re-export the image or remove it from the JSON")
         elif size != (img["width"], img["height"]):
+            fix = ("save the image with the rotation applied and no orientation tag (PIL.ImageOps.exif_transpose) "
+                   "and check that its annotations were drawn on that view" if orientation != 1 else
+                   "set width/height to the real size or restore the image")
             problems.error("image_size_mismatch", rel,
-                           f"{where}: the file is {size[0]}x{size[1]} (width x height) but the JSON says "
-                           f"{img['width']}x{img['height']}; set width/height to the real size or restore the image")
+                           f"{where}: the file is {size[0]}x{size[1]} (width x height){turned} but the JSON says "
+                           f"{img['width']}x{img['height']}; {fix}")
         else:
             split.readable.add(img["id"])
+            if orientation != 1:
+                problems.warning("exif_orientation", rel,
+                                 f"{where}: the file carries EXIF orientation {orientation} "
+                                 f"({ORIENTATIONS[orientation]}); training and prediction see it turned that way. "
+                                 "Make sure the annotations were drawn on the turned view, or save the image with "
+                                 "the rotation applied and no tag (PIL.ImageOps.exif_transpose)")
 
 
 # ----------------------------------------------------------------------------- annotations
