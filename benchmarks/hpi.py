@@ -2,6 +2,7 @@
 with parity against it; and (``--survey``) which models paddle2onnx converts. Results go to docs/benchmarks.md.
 
     OMP_NUM_THREADS=2 python benchmarks/hpi.py                       # Mask-RT-DETR-S (random weights, 640 px)
+    OMP_NUM_THREADS=2 python benchmarks/hpi.py --models Mask-RT-DETR-M Mask-RT-DETR-L --repeats 3
     OMP_NUM_THREADS=2 python benchmarks/hpi.py --model_dir DIR ...   # exported models of your own
     OMP_NUM_THREADS=2 python benchmarks/hpi.py --survey              # every registered model: converts or not
 
@@ -88,7 +89,9 @@ def survey(workdir):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model_dir", nargs="+", help="exported model folders (default: Mask-RT-DETR-S, untrained)")
+    parser.add_argument("--model_dir", nargs="+", help="exported model folders (default: --models, untrained)")
+    parser.add_argument("--models", nargs="+", default=["Mask-RT-DETR-S"], help="registered models to export with "
+                        "random weights and time when no --model_dir is given")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--image", default=str(DEMO), help="image to predict (default: the demo scene)")
     parser.add_argument("--survey", action="store_true", help="try paddle2onnx on every registered model")
@@ -99,8 +102,9 @@ def main():
             return
         dirs = args.model_dir
         if not dirs:
-            dirs = [str(Path(tmp) / "Mask-RT-DETR-S")]
-            export_untrained("Mask-RT-DETR-S", dirs[0])
+            dirs = [str(Path(tmp) / name) for name in args.models]
+            for name, folder in zip(args.models, dirs):
+                export_untrained(name, folder)
         for model_dir in dirs:
             try:
                 latency(model_dir, args.repeats, args.image)
