@@ -45,7 +45,7 @@ import numpy as np
 from ..errors import UserError
 from . import runtime
 from .ppdet_family import parse_outputs as _parse_outputs
-from .ppdet_family import predictor_ops
+from .ppdet_family import predictor_ops, reader_ops, resize_ops
 
 ARCHITECTURE = "MaskRTDETR"  # inference.yml ``arch``; outputs read like paddledet's box+mask models
 OUTPUTS = ["bbox", "bbox_num", "mask"]
@@ -53,30 +53,6 @@ REFERENCE_SIZE = 640  # the recipe's eval size; ``input_size`` rescales reader s
 SIZES = ("S", "M", "L", "X", "H")
 # model knobs that change no weight shape (official checkpoints load whatever they are): name -> the recipe's value
 KNOBS = {"num_queries": 300, "num_denoising": 100, "num_sample_points": 12544, "num_top_queries": 100}
-
-
-def _scale_size(value, size):
-    """A recipe size (for 640 px) -> the same size for ``size`` px (multiples of 32 when ``size`` is one)."""
-    if size % 32 == 0:
-        return int(max(32, round(value * size / REFERENCE_SIZE / 32.0) * 32))
-    return int(round(value * size / REFERENCE_SIZE))
-
-
-def _resize_ops(ops, size):
-    out = []
-    for op in ops:
-        (name, args), = op.items()
-        args = copy.deepcopy(dict(args or {}))
-        if name in ("Resize", "BatchRandomResize") and "target_size" in args:
-            target = args["target_size"]
-            if isinstance(target, (list, tuple)) and target and isinstance(target[0], (list, tuple)):
-                args["target_size"] = [[_scale_size(v, size) for v in t] for t in target]
-            elif isinstance(target, (list, tuple)):
-                args["target_size"] = [_scale_size(v, size) for v in target]
-            else:
-                args["target_size"] = _scale_size(target, size)
-        out.append({name: args})
-    return out
 
 
 class _SyncImShape:
@@ -207,13 +183,14 @@ class MaskRTDETRFamily:
 
     # ------------------------------------------------------------------ data
     def reader(self, mode):
-        """``mode`` in train / eval / test -> (sample_transforms, batch_transforms) as op lists."""
-        reader = self.arch[{"train": "TrainReader", "eval": "EvalReader", "test": "TestReader"}[mode]]
-        sample = list(reader.get("sample_transforms") or [])
-        batch = list(reader.get("batch_transforms") or [])
+        """``mode`` in train / eval / test -> (sample_transforms, batch_transforms) as op lists; ``input_size``
+        rescales sample and batch ops' sizes relative to the recipe's 640 px."""
+        sample, batch = reader_ops(self.arch, mode)
         size = self.arch.get("input_size")
         if size:
-            sample, batch = _resize_ops(sample, int(size)), _resize_ops(batch, int(size))
+            names = ("Resize", "BatchRandomResize")
+            sample = resize_ops(sample, int(size), REFERENCE_SIZE, names)
+            batch = resize_ops(batch, int(size), REFERENCE_SIZE, names)
         return sample, batch
 
     def test_size(self):

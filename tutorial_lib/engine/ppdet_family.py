@@ -55,25 +55,37 @@ def _reset_workspace():
             dict.__setitem__(config, key, schema_dict)
 
 
-def _resize_ops(transforms, size, reference):
-    """Scale the sizes of Resize / RandomResize ops so that ``reference`` becomes ``size``."""
+def scale_size(value, size, reference):
+    """A reader size meant for ``reference`` px -> the same size for ``size`` px (multiples of 32 when ``size`` is
+    one)."""
+    if size % 32 == 0:
+        return int(max(32, round(value * size / reference / 32.0) * 32))
+    return int(round(value * size / reference))
+
+
+def resize_ops(ops, size, reference, names=("Resize", "RandomResize")):
+    """A copy of ``ops`` in which the ``target_size`` of the ops called ``names`` (a size, ``[h, w]`` or a list of
+    those) is scaled so that ``reference`` becomes ``size``."""
     out = []
-    for op in transforms:
+    for op in ops:
         (name, args), = op.items()
-        args = dict(args or {})
-        if name in ("Resize", "RandomResize") and "target_size" in args:
-            def scale(v):
-                return int(max(32, round(v * size / reference / 32.0) * 32)) if size % 32 == 0 else \
-                    int(round(v * size / reference))
+        args = copy.deepcopy(dict(args or {}))
+        if name in names and "target_size" in args:
             target = args["target_size"]
-            if target and isinstance(target[0], (list, tuple)):
-                args["target_size"] = [[scale(v) for v in t] for t in target]
+            if isinstance(target, (list, tuple)) and target and isinstance(target[0], (list, tuple)):
+                args["target_size"] = [[scale_size(v, size, reference) for v in t] for t in target]
             elif isinstance(target, (list, tuple)):
-                args["target_size"] = [scale(v) for v in target]
+                args["target_size"] = [scale_size(v, size, reference) for v in target]
             else:
-                args["target_size"] = scale(target)
+                args["target_size"] = scale_size(target, size, reference)
         out.append({name: args})
     return out
+
+
+def reader_ops(arch, mode):
+    """``mode`` in train / eval / test -> copies of the reader's (sample_transforms, batch_transforms)."""
+    reader = arch[{"train": "TrainReader", "eval": "EvalReader", "test": "TestReader"}[mode]]
+    return list(reader.get("sample_transforms") or []), list(reader.get("batch_transforms") or [])
 
 
 class PaddleDetFamily:
@@ -114,14 +126,12 @@ class PaddleDetFamily:
 
     # ------------------------------------------------------------------ data
     def reader(self, mode):
-        """``mode`` in train / eval / test -> (sample_transforms, batch_transforms) as op lists."""
-        reader = self.arch[{"train": "TrainReader", "eval": "EvalReader", "test": "TestReader"}[mode]]
-        sample = list(reader.get("sample_transforms") or [])
-        batch = list(reader.get("batch_transforms") or [])
+        """``mode`` in train / eval / test -> (sample_transforms, batch_transforms) as op lists; ``input_size``
+        rescales the sample ops' sizes relative to the EvalReader's."""
+        sample, batch = reader_ops(self.arch, mode)
         size = self.arch.get("input_size")
         if size:
-            reference = self.reference_size()
-            sample = _resize_ops(sample, int(size), reference)
+            sample = resize_ops(sample, int(size), self.reference_size())
         return sample, batch
 
     def reference_size(self):
