@@ -9,7 +9,6 @@ once without it; the in-process rate is ``pipeline.predict(path)`` in a loop, me
 import argparse
 import base64
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -21,14 +20,9 @@ import requests
 import yaml
 
 import tutorial_lib as tl
+from tutorial_lib.serving import free_port
 
 DEMO = Path(__file__).resolve().parents[1] / "data" / "remotesensing_demo.png"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def in_process_rate(pipeline, image, threshold, n):

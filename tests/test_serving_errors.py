@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from tutorial_lib.serving import Limits, create_app
+from tutorial_lib.serving import Limits, create_app, free_port
 
 
 class NeverCalled:
@@ -62,14 +62,6 @@ def client():
     return TestClient(create_app(NeverCalled(), limits))
 
 
-def unused_port():
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.parametrize("name, body, status, message", [
     ("missing image", {"threshold": 0.5}, 400, "missing field 'image'"),
     ("invalid base64", {"image": "not base64 !!"}, 400, "neither valid base64"),
@@ -105,7 +97,7 @@ def test_invalid_json_oversized_body_and_unknown_route(client):
 
 
 def test_url_errors(client, image_server):
-    response = client.post("/instance-segmentation", json={"image": f"http://127.0.0.1:{unused_port()}/x.png"})
+    response = client.post("/instance-segmentation", json={"image": f"http://127.0.0.1:{free_port()}/x.png"})
     assert response.status_code == 422 and "cannot fetch image URL" in response.json()["errorMsg"]
     response = client.post("/instance-segmentation", json={"image": image_server + "/missing.png"})
     assert response.status_code == 422 and "HTTP 404" in response.json()["errorMsg"]

@@ -210,6 +210,15 @@ def serve(pipeline, host="127.0.0.1", port=8080, limits=None, visualize=True):
     uvicorn.run(create_app(pipeline, limits, visualize), host=host, port=port, log_level="info")
 
 
+def free_port(host="127.0.0.1"):
+    """A TCP port nobody listens on right now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
 class BackgroundServer:
     """The HTTP server in a background thread of this process, e.g. in a notebook::
 
@@ -220,14 +229,9 @@ class BackgroundServer:
     """
 
     def __init__(self, pipeline, host="127.0.0.1", port=0, limits=None, visualize=True, log_level="warning"):
-        import socket
-
         import uvicorn
 
-        if port == 0:
-            with socket.socket() as sock:
-                sock.bind((host, 0))
-                port = sock.getsockname()[1]
+        port = port or free_port(host)
         self.url = f"http://{host}:{port}"
         config = uvicorn.Config(create_app(pipeline, limits, visualize), host=host, port=port, log_level=log_level)
         self._server = uvicorn.Server(config)

@@ -33,13 +33,11 @@ class UnsupportedModelError(UserError):
 
 
 def _require_paddle2onnx():
-    from ..paddle_env import import_paddle
+    """Fail early when paddle2onnx is missing; it is imported (with paddle) only in the converting child."""
+    from importlib.util import find_spec
 
-    import_paddle()  # paddle2onnx imports paddle: keep this project's import order and quiet import
-    try:
-        import paddle2onnx  # noqa: F401
-    except ImportError:
-        raise UserError("ONNX export needs paddle2onnx (pip install paddle2onnx==1.3.1 onnxruntime)") from None
+    if find_spec("paddle2onnx") is None:
+        raise UserError("ONNX export needs paddle2onnx (pip install paddle2onnx==1.3.1 onnxruntime)")
 
 
 def onnx_path(model_dir):
