@@ -20,7 +20,7 @@ import numpy as np
 
 from tutorial_lib.engine.export import export_untrained
 from tutorial_lib.errors import UserError
-from tutorial_lib.models.benchmark import median_ms
+from tutorial_lib.bench import median_ms
 from tutorial_lib.models.registry import list_models
 from tutorial_lib.predict import Predictor, preprocess, read_image
 from tutorial_lib.predict.onnx_export import UnsupportedModelError, convert_to_onnx

@@ -5,7 +5,7 @@ Inference with and without oneDNN, exported size. Results go to docs/benchmarks.
 """
 import argparse
 
-from tutorial_lib.models.benchmark import measure_mask_rtdetr
+from tutorial_lib.bench import measure_mask_rtdetr
 from tutorial_lib.models.registry import MODELS
 
 

@@ -40,6 +40,6 @@ def tutorial_lib_home(tmp_path_factory):
 def quickstart_model(tutorial_lib_home):
     """The quick-start model trained the way create_pipeline() does on first use, but tiny (4 epochs, 32 images).
     The smoke runs of notebooks 02 and 07 ask for the same one and find it in the session's cache."""
-    from tutorial_lib.pipeline.quickstart import quickstart_model_dir
+    from tutorial_lib.quickstart import quickstart_model_dir
 
     return quickstart_model_dir(epochs=4, num_train=32), tutorial_lib_home

@@ -46,7 +46,8 @@ def load_cfg(**kw):
 
 # ----------------------------------------------------------------------------- compat
 def test_compat_fixes_apply_to_this_paddledet():
-    from tutorial_lib.engine import compat, runtime
+    from tutorial_lib.engine import runtime
+    from tutorial_lib.models import paddledet_compat as compat
 
     runtime.setup()
     status = compat.apply()
@@ -80,7 +81,7 @@ def test_registry_keeps_tutorial_table_and_adds_smoke_model():
                                   "Cascade-MaskRCNN-ResNet50-FPN", "SOLOv2", SMOKE_MODEL])
 def test_paddledet_configs_build(name):
     from tutorial_lib.config import load_config
-    from tutorial_lib.engine.families import get_family
+    from tutorial_lib.models.adapters import get_adapter as get_family
 
     family = get_family(load_config(name))
     model = family.build_model(10)
@@ -237,21 +238,21 @@ def _dygraph_predictions(trained):
 
     family, model, meta = load_trained(trained.output / "best_model" / "best_model", load_cfg())
     split = Split(trained.dataset, "train", allow_empty=True)
-    return split, predict_split(model, family, split, meta["num_classes"])
+    return split, list(predict_split(model, family, split, meta["num_classes"]).values())
 
 
 def test_exported_predictor_matches_dygraph_model(trained):
     from tutorial_lib.predict import Predictor
 
     split, dygraph = _dygraph_predictions(trained)
-    k = int(np.argmax([len(p["scores"]) for p in dygraph]))
+    k = int(np.argmax([len(p) for p in dygraph]))
     expected = dygraph[k]
-    assert len(expected["scores"]) >= 1, "the tiny model found nothing; nothing to compare"
+    assert len(expected.scores) >= 1, "the tiny model found nothing; nothing to compare"
     predictor = Predictor(trained.output / "best_model" / "inference", threshold=0.0)
     result = next(predictor.predict(split.roidbs[k]["im_file"]))
-    assert len(result.boxes) == len(expected["scores"])
-    np.testing.assert_allclose([b["score"] for b in result.boxes], expected["scores"], atol=1e-3)
-    for mine, theirs in zip(result.masks, expected["masks"]):
+    assert len(result.boxes) == len(expected.scores)
+    np.testing.assert_allclose([b["score"] for b in result.boxes], expected.scores, atol=1e-3)
+    for mine, theirs in zip(result.masks, expected.masks):
         union = np.logical_or(mine, theirs).sum()
         iou = np.logical_and(mine, theirs).sum() / union if union else 1.0
         assert iou >= 0.99
@@ -299,7 +300,7 @@ def test_pretrained_weights_with_other_num_classes_reinitialise_class_layers(tra
     import paddle
 
     from tutorial_lib.engine import checkpoint
-    from tutorial_lib.engine.families import get_family
+    from tutorial_lib.models.adapters import get_adapter as get_family
 
     model = get_family(load_cfg(**{"Architecture.input_size": 128})).build_model(4)
     before = {k: v.numpy().copy() for k, v in model.state_dict().items()}

@@ -55,8 +55,8 @@ def iteration_losses(train_log):
 # ----------------------------------------------------------------------------- configs
 @pytest.mark.parametrize("size, mult", [("S", 0.1), ("M", 0.1), ("L", 0.05), ("X", 0.01), ("H", 0.01)])
 def test_bundled_configs_carry_the_recipe(size, mult):
-    from tutorial_lib.engine.families import get_family
-    from tutorial_lib.engine.mask_rtdetr_family import MaskRTDETRFamily
+    from tutorial_lib.models.adapters import get_adapter as get_family
+    from tutorial_lib.models.mask_rtdetr.adapter import MaskRTDETRAdapter as MaskRTDETRFamily
 
     cfg = load_cfg(f"Mask-RT-DETR-{size}")
     family = get_family(cfg)
@@ -79,7 +79,7 @@ def test_bundled_configs_carry_the_recipe(size, mult):
 
 def test_smoke_model_has_official_s_weight_shapes_and_backbone_lr():
     """Fewer queries / denoising groups / sample points change no weight: official S checkpoints still fit."""
-    from tutorial_lib.engine.families import get_family
+    from tutorial_lib.models.adapters import get_adapter as get_family
     from tutorial_lib.models.mask_rtdetr import build_mask_rtdetr
 
     smoke = get_family(load_cfg()).build_model(10)
@@ -100,7 +100,7 @@ def test_recipe_train_reader_keeps_masks_aligned_with_boxes(tiny_dataset):
     """RandomExpand / RandomCrop / RandomFlip / BatchRandomResize (paddledet 2.6.0 ops) then the loss's format:
     every mask has the image's size and lies inside its (normalised cx cy w h) box."""
     from tutorial_lib.engine.data import Split, load_sample
-    from tutorial_lib.engine.families import get_family
+    from tutorial_lib.models.adapters import get_adapter as get_family
 
     family = get_family(load_cfg("Mask-RT-DETR-S", **{"Architecture.input_size": 128}))
     transforms, batch_transforms = family.compose("train", 10)
@@ -149,7 +149,7 @@ def test_train_writes_paddlex_layout_and_inference_config(trained):
     assert "eval epoch %d: mask AP=" % EPOCHS in (out / "train.log").read_text()
     info = yaml.safe_load((out / "best_model" / "inference" / "inference.yml").read_text())
     assert info["Global"]["model_name"] == SMOKE_MODEL and len(info["label_list"]) == 10
-    assert info["arch"] == "MaskRTDETR" and info["family"] == "mask_rtdetr"
+    assert info["arch"] == "MaskRTDETR" and info["adapter"] == "mask_rtdetr"
     assert info["outputs"] == ["bbox", "bbox_num", "mask"] and info["batch_size_limit"] == 1
     assert [op["type"] for op in info["Preprocess"]] == ["Resize", "NormalizeImage", "Permute", "PadStride"]
     assert info["Preprocess"][0]["target_size"] == [128, 128] and info["Preprocess"][0]["keep_ratio"] is False
@@ -186,19 +186,19 @@ def test_exported_predictor_matches_dygraph_model(trained):
 
     family, model, meta = load_trained(trained.output / "best_model" / "best_model", load_cfg())
     split = Split(trained.dataset, "val", allow_empty=True)
-    dygraph = predict_split(model, family, split, meta["num_classes"])
+    dygraph = list(predict_split(model, family, split, meta["num_classes"]).values())
     predictor = Predictor(trained.output / "best_model" / "inference", threshold=0.0)
     for record, expected in zip(split.roidbs, dygraph):
-        assert len(expected["scores"]) == 50  # num_top_queries of the smoke config; no NMS
+        assert len(expected.scores) == 50  # num_top_queries of the smoke config; no NMS
         result = next(predictor.predict(record["im_file"]))
-        assert len(result.boxes) == len(expected["scores"])
-        np.testing.assert_allclose([b["score"] for b in result.boxes], expected["scores"], atol=1e-4)
-        top = np.argsort(-expected["scores"])[:10]  # distinct scores: the same detections in the same order
-        assert [result.boxes[i]["cls_id"] for i in top] == expected["class_ids"][top].tolist()
-        np.testing.assert_allclose([result.boxes[i]["coordinate"] for i in top], expected["boxes"][top], atol=0.05)
-        assert result.masks.shape == expected["masks"].shape == (50, 128, 128)
+        assert len(result.boxes) == len(expected.scores)
+        np.testing.assert_allclose([b["score"] for b in result.boxes], expected.scores, atol=1e-4)
+        top = np.argsort(-expected.scores)[:10]  # distinct scores: the same detections in the same order
+        assert [result.boxes[i]["cls_id"] for i in top] == expected.class_ids[top].tolist()
+        np.testing.assert_allclose([result.boxes[i]["coordinate"] for i in top], expected.boxes[top], atol=0.05)
+        assert result.masks.shape == expected.masks.shape == (50, 128, 128)
         for i in top:
-            mine, theirs = result.masks[i], expected["masks"][i]
+            mine, theirs = result.masks[i], expected.masks[i]
             union = np.logical_or(mine, theirs).sum()
             assert (np.logical_and(mine, theirs).sum() / union if union else 1.0) >= 0.99
 
@@ -233,7 +233,7 @@ def coco_checkpoint(tmp_path_factory):
 def test_80_class_checkpoint_loads_with_only_class_layers_reinitialised(coco_checkpoint):
     import paddle
 
-    from tutorial_lib.engine.families import get_family
+    from tutorial_lib.models.adapters import get_adapter as get_family
     from tutorial_lib.models.mask_rtdetr import CLASS_DEPENDENT_KEYS
 
     family = get_family(load_cfg())
@@ -271,7 +271,7 @@ def test_pretrain_weight_path_in_a_training_run(tiny_dataset, coco_checkpoint, t
 def test_checkpoint_of_another_model_is_a_user_error(coco_checkpoint, tmp_path):
     import paddle
 
-    from tutorial_lib.engine.families import get_family
+    from tutorial_lib.models.adapters import get_adapter as get_family
 
     family = get_family(load_cfg())
     model = family.build_model(10)

@@ -25,7 +25,7 @@ LOW = 0.05  # the tiny test model is barely trained: a low threshold gives it in
 @pytest.fixture(scope="module")
 def scene(quickstart_model):
     """A 256 px training scene of the tiny model (it finds objects there) -- stands in for the demo image."""
-    from tutorial_lib.pipeline.quickstart import training_scene
+    from tutorial_lib.quickstart import training_scene
 
     return training_scene(quickstart_model[0])
 
@@ -40,7 +40,7 @@ def signature(result):
 
 
 def test_quickstart_model_is_cached(quickstart_model, capsys):
-    from tutorial_lib.pipeline.quickstart import quickstart_model_dir
+    from tutorial_lib.quickstart import quickstart_model_dir
 
     model_dir, home = quickstart_model
     assert (model_dir / "inference.yml").exists()

@@ -49,7 +49,7 @@ def test_preprocess_matches_paddledet_test_reader(tmp_path):
     import cv2
 
     from tutorial_lib.config import load_config
-    from tutorial_lib.engine.families import get_family
+    from tutorial_lib.models.adapters import get_adapter as get_family
 
     family = get_family(load_config("MaskRCNN-ResNet18-FPN-S", ["Architecture.input_size=192"]))
     rng = np.random.default_rng(1)

@@ -15,7 +15,8 @@ from .data.sample import generate_sample
 from .errors import UserError
 from .models.registry import list_models
 from .modes import run
-from .pipeline import create_pipeline, get_pipeline_config, list_pipelines
+from .pipeline import get_pipeline_config, list_pipelines
+from .quickstart import create_pipeline
 
 __version__ = "0.1.0"
 __all__ = ["UserError", "create_pipeline", "generate_sample", "get_pipeline_config", "list_models", "list_pipelines",

@@ -60,7 +60,8 @@ def _module_parser():
 def _run_pipeline(args):
     from pathlib import Path
 
-    from .pipeline import create_pipeline, get_pipeline_config
+    from .pipeline import get_pipeline_config
+    from .quickstart import create_pipeline
 
     if args.get_pipeline_config:
         path = get_pipeline_config(args.get_pipeline_config, args.save_path or ".")

@@ -11,9 +11,8 @@ import cv2
 import numpy as np
 
 from .data.sample import generate_sample
+from .models.registry import CPU_MODEL as MODEL
 from .modes import run
-
-MODEL = "MaskRCNN-ResNet18-FPN-S"
 DEMO_IMAGE = Path(__file__).resolve().parent.parent / "data" / "remotesensing_demo.png"
 
 

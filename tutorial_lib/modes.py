@@ -1,27 +1,50 @@
 """One function per ``Global.mode``; the CLI, the notebooks and the Python API all call :func:`run`.
 
-Each mode lives in the module of the tutorial step it belongs to and is imported only when used,
-so that ``check_dataset`` never pays for importing the training engine.
+Each mode lives in the module of the tutorial step it belongs to and is imported (with a plain import) only when
+used, so that ``check_dataset`` never pays for importing the training engine.
 """
-import importlib
 import os
 
 from .config import load_config, validate_device
 from .config.loader import normalize_overrides
 
-# mode -> "module:function", imported on first use
-MODE_FUNCTIONS = {
-    "check_dataset": "tutorial_lib.data.check:check_dataset",
-    "train": "tutorial_lib.engine.train:train",
-    "evaluate": "tutorial_lib.engine.evaluate:evaluate",
-    "export": "tutorial_lib.engine.export:export",
-    "predict": "tutorial_lib.predict:predict",
-}
+
+def check_dataset(cfg):
+    from .data.check import check_dataset
+
+    return check_dataset(cfg)
+
+
+def train(cfg):
+    from .engine.train import train
+
+    return train(cfg)
+
+
+def evaluate(cfg):
+    from .engine.evaluate import evaluate
+
+    return evaluate(cfg)
+
+
+def export(cfg):
+    from .engine.export import export
+
+    return export(cfg)
+
+
+def predict(cfg):
+    from .predict import predict
+
+    return predict(cfg)
+
+
+MODE_FUNCTIONS = {"check_dataset": check_dataset, "train": train, "evaluate": evaluate, "export": export,
+                  "predict": predict}
 
 
 def mode_function(mode):
-    module_name, _, func_name = MODE_FUNCTIONS[mode].partition(":")
-    return getattr(importlib.import_module(module_name), func_name)
+    return MODE_FUNCTIONS[mode]
 
 
 def run(config=None, overrides=None, **kwargs):

@@ -4,6 +4,8 @@ import colorsys
 import cv2
 import numpy as np
 
+from .structures import Instances
+
 
 def class_color(class_id):
     """A fixed, well separated RGB colour per class id (golden-ratio hue steps)."""
@@ -12,34 +14,30 @@ def class_color(class_id):
     return int(r * 255), int(g * 255), int(b * 255)
 
 
-def draw_instances(image, masks=None, boxes=None, class_ids=(), labels=None, scores=None, alpha=0.45):
-    """Return a copy of RGB ``image`` with each instance's mask tinted, outlined and labelled.
+def draw_instances(image, instances, labels=None, show_scores=True, show_masks=True, show_boxes=True, alpha=0.45):
+    """Return a copy of RGB ``image`` with each of ``instances`` (:class:`tutorial_lib.structures.Instances`)
+    tinted, outlined, boxed and labelled.
 
-    ``masks``: (N, H, W) bool/0-1 array or list; ``boxes``: (N, 4) x1, y1, x2, y2; ``labels``: names;
-    ``scores``: optional confidences appended to the labels.
+    ``labels``: class names by class id (a list or dict; the id itself where missing); ``show_scores`` appends each
+    score to its label.
     """
     out = np.ascontiguousarray(image[..., :3].copy())
-    n = len(class_ids)
     thickness = max(1, round(max(out.shape[:2]) / 400))
     font_scale = max(0.35, max(out.shape[:2]) / 1400)
-    for i in range(n):
-        color = class_color(int(class_ids[i]))
-        if masks is not None:
-            mask = np.asarray(masks[i]).astype(bool)
+    for i in range(len(instances)):
+        class_id = int(instances.class_ids[i])
+        color = class_color(class_id)
+        if show_masks:
+            mask = instances.mask(i)
             out[mask] = (out[mask] * (1 - alpha) + np.array(color) * alpha).astype(np.uint8)
             contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
             cv2.drawContours(out, contours, -1, color, thickness, cv2.LINE_AA)
-        if boxes is not None:
-            x1, y1, x2, y2 = (int(round(v)) for v in boxes[i])
+        x1, y1, x2, y2 = (int(round(v)) for v in instances.boxes[i])
+        if show_boxes:
             cv2.rectangle(out, (x1, y1), (x2, y2), color, thickness, cv2.LINE_AA)
-        else:
-            ys, xs = np.nonzero(np.asarray(masks[i])) if masks is not None else ([], [])
-            if len(xs) == 0:
-                continue
-            x1, y1 = int(xs.min()), int(ys.min())
-        text = labels[i] if labels is not None else str(int(class_ids[i]))
-        if scores is not None:
-            text = f"{text} {float(scores[i]):.2f}"
+        text = _label(labels, class_id)
+        if show_scores:
+            text = f"{text} {float(instances.scores[i]):.2f}"
         (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, 1)
         y_text = max(th + base, y1)
         cv2.rectangle(out, (x1, y_text - th - base), (x1 + tw, y_text), color, -1)
@@ -47,11 +45,26 @@ def draw_instances(image, masks=None, boxes=None, class_ids=(), labels=None, sco
     return out
 
 
+def _label(labels, class_id):
+    if isinstance(labels, dict):
+        return str(labels.get(class_id, class_id))
+    if labels is not None and 0 <= class_id < len(labels):
+        return str(labels[class_id])
+    return str(class_id)
+
+
+def coco_instances(coco, image_id):
+    """The ground truth of one image of a ``pycocotools.coco.COCO`` object as :class:`Instances` (class ids are
+    the COCO category ids; scores 1)."""
+    info = coco.imgs[image_id]
+    anns = coco.loadAnns(coco.getAnnIds(imgIds=[image_id]))
+    size = (int(info["height"]), int(info["width"]))
+    masks = np.array([coco.annToMask(a) for a in anns], bool).reshape(len(anns), *size)
+    boxes = [[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]] for a in anns]
+    return Instances(size, boxes, np.ones(len(anns)), [a["category_id"] for a in anns], masks)
+
+
 def draw_coco_image(coco, image_id, image):
     """Draw the ground truth of one image of a ``pycocotools.coco.COCO`` object."""
-    anns = coco.loadAnns(coco.getAnnIds(imgIds=[image_id]))
-    masks = [coco.annToMask(a) for a in anns]
-    boxes = [[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]] for a in anns]
-    class_ids = [a["category_id"] for a in anns]
-    labels = [coco.cats[c]["name"] for c in class_ids]
-    return draw_instances(image, masks if masks else None, boxes if boxes else None, class_ids, labels)
+    names = {cat_id: cat["name"] for cat_id, cat in coco.cats.items()}
+    return draw_instances(image, coco_instances(coco, image_id), names, show_scores=False)

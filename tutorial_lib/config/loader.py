@@ -137,19 +137,26 @@ def _flatten(tree, prefix=()):
             yield list(path), value
 
 
-def resolve_config_path(config):
-    """A YAML path, or a registered model name whose bundled YAML lives in ``tutorial_lib/configs``."""
-    from ..models.registry import MODELS, model_config_path
+BUNDLED_DIR = Path(__file__).resolve().parent.parent / "configs"
 
+
+def bundled_configs():
+    """Model name -> bundled YAML (``tutorial_lib/configs/<model>.yaml``), in name order."""
+    return {path.stem: path for path in sorted(BUNDLED_DIR.glob("*.yaml"))}
+
+
+def resolve_config_path(config):
+    """A YAML path, or a model name whose bundled YAML lives in ``tutorial_lib/configs``."""
+    bundled = bundled_configs()
     path = Path(config)
     if path.suffix in (".yaml", ".yml") or path.exists():
         if not path.exists():
             raise UserError(f"config file {config} does not exist")
         return path
-    if config in MODELS:
-        return model_config_path(config)
-    close = difflib.get_close_matches(config, list(MODELS), n=3, cutoff=0.5)
-    hint = f"; did you mean {' or '.join(close)}?" if close else f"; registered models: {', '.join(MODELS)}"
+    if config in bundled:
+        return bundled[config]
+    close = difflib.get_close_matches(config, list(bundled), n=3, cutoff=0.5)
+    hint = f"; did you mean {' or '.join(close)}?" if close else f"; registered models: {', '.join(bundled)}"
     raise UserError(f"{config!r} is neither a YAML file nor a registered model{hint}")
 
 

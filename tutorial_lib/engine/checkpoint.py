@@ -5,6 +5,7 @@ import shutil
 from pathlib import Path
 
 from ..errors import UserError
+from ..models.weights import weights_file
 from . import runtime
 
 
@@ -89,23 +90,6 @@ def load_matching(model, state, strict=False):
         raise UserError(f"checkpoint does not match the model: {reason[0]} ({reason[1]})")
     model.set_state_dict(matched)
     return loaded, skipped
-
-
-def weights_file(path):
-    """``Train.pretrain_weight_path`` -> an existing local ``.pdparams`` (URLs are fetched where reachable)."""
-    text = str(path)
-    if text.startswith(("http://", "https://")):
-        try:
-            from ppdet.utils.download import get_weights_path
-
-            text = get_weights_path(text)
-        except Exception as exc:  # no network here, or a broken URL
-            raise UserError(f"cannot download Train.pretrain_weight_path={path} ({type(exc).__name__}); "
-                            "download it yourself and pass the local .pdparams path") from None
-    file = Path(text if text.endswith(".pdparams") else text + ".pdparams")
-    if not file.is_file():
-        raise UserError(f"Train.pretrain_weight_path={path}: no such file")
-    return file
 
 
 def load_pretrained(model, path, log=print):

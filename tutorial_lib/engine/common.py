@@ -6,7 +6,7 @@ import numpy as np
 
 from ..errors import UserError
 from . import checkpoint, runtime
-from .families import get_family
+from ..models.adapters import get_adapter
 
 
 def prepare(cfg):
@@ -38,37 +38,36 @@ def meta_from_checkpoint(prefix, cfg, dataset_labels=None):
 
 
 def build_from_meta(meta):
-    family = get_family({"Global": {"model": meta["model_name"]}, "Architecture": meta["architecture"]})
-    model = family.build_model(meta["num_classes"])
-    return family, model
+    adapter = get_adapter({"Global": {"model": meta["model_name"]}, "Architecture": meta["architecture"]})
+    model = adapter.build_model(meta["num_classes"])
+    return adapter, model
 
 
 def load_trained(prefix, cfg, dataset_labels=None):
     """Rebuild the model a checkpoint was trained as and load its weights (every tensor must fit)."""
     meta = meta_from_checkpoint(prefix, cfg, dataset_labels)
-    family, model = build_from_meta(meta)
+    adapter, model = build_from_meta(meta)
     state = checkpoint.load_params(prefix)
     checkpoint.load_matching(model, state, strict=True)
     model.eval()
-    return family, model, meta
+    return adapter, model, meta
 
 
-def predict_split(model, family, split, num_classes, progress=None):
-    """Run ``model`` (eval mode, no grad) over every image of ``split``; per-image prediction dicts."""
+def predict_split(model, adapter, split, num_classes, progress=None):
+    """Run ``model`` (eval mode, no grad) over every image of ``split``; ``{image_id: Instances}``."""
     paddle = runtime.setup()
-    transforms, batch_transforms = family.compose("eval", num_classes)
+    transforms, batch_transforms = adapter.compose("eval", num_classes)
     from .data import eval_batches
 
     was_training = model.training
     model.eval()
-    predictions = []
+    predictions = {}
     with paddle.no_grad():
         for records, batch in eval_batches(split, transforms, batch_transforms, batch_size=1):
-            outputs = model(family.to_inputs(batch))
+            outputs = model(adapter.to_inputs(batch))
             origin = [(int(r["h"]), int(r["w"])) for r in records]
-            for record, pred in zip(records, family.parse_outputs(outputs, len(records), origin)):
-                pred["image_id"] = int(np.asarray(record["im_id"]).reshape(-1)[0])
-                predictions.append(pred)
+            for record, inst in zip(records, adapter.parse_outputs(outputs, len(records), origin)):
+                predictions[int(np.asarray(record["im_id"]).reshape(-1)[0])] = inst
             if progress is not None:
                 progress.update(len(records))
     if was_training:

@@ -13,24 +13,24 @@ from ..data.coco import load_coco
 from . import checkpoint
 from .common import load_trained, predict_split, prepare
 from .data import Split, check_num_classes, read_categories
-from .families import get_family
+from ..models.adapters import get_adapter
 from .metrics import coco_metrics, error_analysis, plot_confusion, plot_errors
 
 
 def evaluate(cfg):
     """Evaluate ``Evaluate.weight_path`` on the val split of ``Global.dataset_dir``; return the result dict."""
-    get_family(cfg)  # a model this engine cannot run fails here, before anything is read
+    get_adapter(cfg)  # a model this engine cannot run fails here, before anything is read
     prepare(cfg)
     start = time.time()
     g = cfg["Global"]
     prefix = checkpoint.resolve(cfg["Evaluate"]["weight_path"], "Evaluate.weight_path")
     categories = read_categories(g["dataset_dir"], "val")
     labels = [c["name"] for c in categories]
-    family, model, meta = load_trained(prefix, cfg, dataset_labels=labels)
+    adapter, model, meta = load_trained(prefix, cfg, dataset_labels=labels)
     check_num_classes(meta["num_classes"], categories, source="the model's number of classes (Train.num_classes)")
     split = Split(g["dataset_dir"], "val", allow_empty=True)
     coco_gt = load_coco(split.path)
-    predictions = predict_split(model, family, split, meta["num_classes"])
+    predictions = predict_split(model, adapter, split, meta["num_classes"])
     metrics = coco_metrics(coco_gt, predictions, split.clsid2catid)
     threshold = float(cfg["Evaluate"].get("score_threshold", 0.5))
     analysis = error_analysis(coco_gt, predictions, split.catid2clsid, meta["num_classes"], threshold)

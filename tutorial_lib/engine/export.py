@@ -11,25 +11,25 @@ import yaml
 
 from . import checkpoint
 from .common import build_from_meta, load_trained, prepare
-from .families import get_family
+from ..models.adapters import get_adapter
 
 DRAW_THRESHOLD = 0.5
 
 
-def write_inference_config(save_dir, meta, family, output_names):
+def write_inference_config(save_dir, meta, adapter, output_names):
     info = {
         "mode": "paddle",
         "draw_threshold": DRAW_THRESHOLD,
         "metric": "COCO",
         "use_dynamic_shape": False,
         "Global": {"model_name": meta["model_name"]},
-        "arch": family.architecture,
-        "family": family.name,
+        "arch": adapter.architecture,
+        "adapter": adapter.name,
         "min_subgraph_size": 3,
-        "Preprocess": family.preprocess_spec(),
+        "Preprocess": adapter.preprocess_spec(),
         "label_list": list(meta["label_list"]),
         "outputs": list(output_names),
-        "batch_size_limit": family.batch_size_limit,
+        "batch_size_limit": adapter.batch_size_limit,
     }
     path = Path(save_dir) / "inference.yml"
     path.write_text(yaml.safe_dump(info, sort_keys=False, allow_unicode=True), encoding="utf-8")
@@ -41,13 +41,13 @@ def export_inference(state_dict, meta, save_dir):
 
     A fresh model is used because ``paddle.jit.to_static`` changes the model it converts.
     """
-    family, model = build_from_meta(meta)
+    adapter, model = build_from_meta(meta)
     checkpoint.load_matching(model, state_dict, strict=True)
     model.eval()
     save_dir = Path(save_dir)
     save_dir.mkdir(parents=True, exist_ok=True)
-    names = family.export(model, save_dir)
-    write_inference_config(save_dir, meta, family, names)
+    names = adapter.export(model, save_dir)
+    write_inference_config(save_dir, meta, adapter, names)
     return {"inference_config": str(save_dir / "inference.yml"), "pdmodel": str(save_dir / "inference.pdmodel"),
             "pdiparams": str(save_dir / "inference.pdiparams"),
             "pdiparams.info": str(save_dir / "inference.pdiparams.info")}
@@ -55,11 +55,11 @@ def export_inference(state_dict, meta, save_dir):
 
 def export(cfg):
     """``-o Global.mode=export -o Export.weight_path=...``; returns the written paths and the time taken."""
-    get_family(cfg)  # a model this engine cannot run fails here, before anything is read
+    get_adapter(cfg)  # a model this engine cannot run fails here, before anything is read
     prepare(cfg)
     start = time.time()
     prefix = checkpoint.resolve(cfg["Export"]["weight_path"], "Export.weight_path")
-    family, model, meta = load_trained(prefix, cfg)
+    adapter, model, meta = load_trained(prefix, cfg)
     out = Path(cfg["Global"]["output"])
     paths = export_inference(model.state_dict(), meta, out)
     result = {"done_flag": True, "model_name": meta["model_name"], "weight_path": str(prefix) + ".pdparams",

@@ -1,7 +1,7 @@
 """COCO evaluation (pycocotools), per-class AP, a confusion matrix and a COCO error breakdown.
 
-Predictions are per-image dicts ``{"image_id", "class_ids" (0..N-1), "scores", "boxes" (x1 y1 x2 y2),
-"masks" (H, W bool)}``; ground truth is the split's COCO JSON.
+Predictions are ``{image_id: Instances}`` (:class:`tutorial_lib.structures.Instances`, class ids 0..N-1); ground
+truth is the split's COCO JSON.
 """
 import contextlib
 import io
@@ -9,6 +9,8 @@ import io
 import numpy as np
 from pycocotools import mask as mask_utils
 from pycocotools.cocoeval import COCOeval
+
+from ..structures import Instances
 
 STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 
@@ -23,13 +25,13 @@ def encode_mask(mask):
 def to_coco_results(predictions, clsid2catid):
     """Per-image predictions -> COCO result lists ``(bbox_results, segm_results)``."""
     bbox, segm = [], []
-    for pred in predictions:
-        for k in range(len(pred["scores"])):
-            x1, y1, x2, y2 = (float(v) for v in pred["boxes"][k])
-            common = {"image_id": int(pred["image_id"]), "category_id": int(clsid2catid[int(pred["class_ids"][k])]),
-                      "score": float(pred["scores"][k])}
+    for image_id, inst in predictions.items():
+        for k in range(len(inst)):
+            x1, y1, x2, y2 = (float(v) for v in inst.boxes[k])
+            common = {"image_id": int(image_id), "category_id": int(clsid2catid[int(inst.class_ids[k])]),
+                      "score": float(inst.scores[k])}
             bbox.append({**common, "bbox": [x1, y1, x2 - x1, y2 - y1]})
-            segm.append({**common, "segmentation": encode_mask(pred["masks"][k])})
+            segm.append({**common, "segmentation": encode_mask(inst.mask(k))})
     return bbox, segm
 
 
@@ -92,7 +94,7 @@ def _gt_of_image(coco_gt, image_id, catid2clsid):
     return rles, np.array([catid2clsid[a["category_id"]] for a in anns], np.int64), (info["height"], info["width"])
 
 
-def match_image(pred, gt_rles, gt_classes):
+def match_image(inst, gt_rles, gt_classes):
     """Classify one image's predictions against its ground truth by mask IoU, highest score first.
 
     Returns ``(entries, missed)``: one ``(kind, gt_class or None, pred_class)`` per prediction, where kind is
@@ -101,10 +103,9 @@ def match_image(pred, gt_rles, gt_classes):
     already found) or background (IoU < 0.1 with everything); ``missed`` are the classes of ground truths
     that no prediction found. ``gt_class`` is set when the prediction took that ground truth (IoU >= 0.5).
     """
-    scores = np.asarray(pred["scores"])
-    order = np.argsort(-scores, kind="stable")
-    pred_rles = [encode_mask(np.asarray(pred["masks"][i])) for i in order]
-    classes = np.asarray(pred["class_ids"]).astype(np.int64)[order]
+    order = np.argsort(-inst.scores, kind="stable")
+    pred_rles = [encode_mask(inst.mask(i)) for i in order]
+    classes = inst.class_ids[order]
     if gt_rles and pred_rles:
         ious = np.asarray(mask_utils.iou(pred_rles, gt_rles, [0] * len(gt_rles))).reshape(len(pred_rles), -1)
     else:
@@ -147,16 +148,10 @@ def error_analysis(coco_gt, predictions, catid2clsid, num_classes, score_thresho
     """
     matrix = np.zeros((num_classes + 1, num_classes + 1), np.int64)
     counts = dict.fromkeys(ERROR_KINDS, 0)
-    by_id = {int(p["image_id"]): p for p in predictions}
     for image_id in sorted(coco_gt.imgs):
-        gt_rles, gt_classes, _ = _gt_of_image(coco_gt, image_id, catid2clsid)
-        pred = by_id.get(image_id)
-        if pred is None:
-            pred = {"scores": np.zeros(0), "class_ids": np.zeros(0, np.int64), "masks": []}
-        keep = np.asarray(pred["scores"]) >= score_threshold
-        kept = {"scores": np.asarray(pred["scores"])[keep], "class_ids": np.asarray(pred["class_ids"])[keep],
-                "masks": [m for m, k in zip(pred["masks"], keep) if k]}
-        entries, missed = match_image(kept, gt_rles, gt_classes)
+        gt_rles, gt_classes, size = _gt_of_image(coco_gt, image_id, catid2clsid)
+        inst = predictions.get(image_id) or Instances.empty(size)
+        entries, missed = match_image(inst.filter(score_threshold), gt_rles, gt_classes)
         for kind, gt_class, pred_class in entries:
             counts[kind] += 1
             matrix[num_classes if gt_class is None else gt_class, pred_class] += 1

@@ -1,37 +1,16 @@
-"""paddledet for the engine: paddle imported through :func:`tutorial_lib.paddle_env.import_paddle` (import
-order, threads, full-graph export), then ppdet with its chatter silenced and the 0-D tensor fixes of
-:mod:`.compat` applied; seeding and device selection.
-"""
-import contextlib
-import io
-import logging
+"""The training engine's process set-up: paddle and ppdet imported (through the paddledet adapter's
+:func:`tutorial_lib.models.paddledet.import_ppdet`: import order, threads, full-graph export, 0-D tensor fixes),
+seeding and device selection."""
 import random
 
 import numpy as np
 
-from ..paddle_env import import_paddle
-
-_READY = False
+from ..models.paddledet import import_ppdet
 
 
 def setup():
-    """Prepare the environment, import paddle (+ ppdet, with fixes) and return the ``paddle`` module."""
-    global _READY
-    if not _READY:
-        import_paddle()
-        with contextlib.redirect_stdout(io.StringIO()):  # ppdet prints "Warning: Unable to use MOT ..." lines
-            import ppdet  # noqa: F401  (registers modules)
-            import ppdet.modeling  # noqa: F401
-
-        for name in ("ppdet", "ppdet.utils.checkpoint", "ppdet.data.source.coco", "ppdet.utils.logger"):
-            logging.getLogger(name).setLevel(logging.ERROR)
-        from . import compat
-
-        compat.apply()
-        _READY = True
-    import paddle
-
-    return paddle
+    """Import paddle (+ ppdet, with fixes) and return the ``paddle`` module."""
+    return import_ppdet()
 
 
 def set_device(device):

@@ -30,8 +30,9 @@ from ..errors import UserError
 from . import checkpoint, runtime
 from .common import model_meta, predict_split, prepare
 from .data import Split, check_num_classes, read_categories, steps_per_epoch, train_batches
-from .families import get_family
+from ..models.adapters import get_adapter
 from .metrics import coco_metrics
+from .optim import build_optimizer, build_schedule, load_optimizer_state, optimizer_state
 
 CSV_FIELDS = ["epoch", "iters", "lr", "loss", "loss_rpn_cls", "loss_rpn_reg", "loss_bbox_cls", "loss_bbox_reg",
               "loss_mask", "bbox_AP", "bbox_AP50", "mask_AP", "mask_AP50", "mask_AP75", "epoch_time_s"]
@@ -50,73 +51,6 @@ class TrainLog:
             fh.write(line + "\n")
         if self.echo:
             print(message)
-
-
-# ----------------------------------------------------------------------------- optimizer and schedule
-def build_schedule(spec, base_lr, warmup_steps, total_steps):
-    """Per-iteration learning rate: linear warmup then piecewise (milestones as fractions) or cosine decay."""
-    paddle = runtime.setup()
-    spec = dict(spec or {"type": "PiecewiseDecay", "milestones": [0.75, 0.9], "gamma": 0.1})
-    kind = spec.get("type", "PiecewiseDecay")
-    if kind == "PiecewiseDecay":
-        bounds = sorted({max(1, int(round(float(m) * total_steps))) for m in spec.get("milestones", [])})
-        bounds = [b for b in bounds if b < total_steps]
-        gamma = float(spec.get("gamma", 0.1))
-        schedule = paddle.optimizer.lr.PiecewiseDecay(bounds, [base_lr * gamma ** i for i in range(len(bounds) + 1)])
-    elif kind == "CosineDecay":
-        schedule = paddle.optimizer.lr.CosineAnnealingDecay(base_lr, T_max=max(1, total_steps),
-                                                            eta_min=float(spec.get("min_lr", 0.0)))
-    elif kind == "Constant":
-        schedule = base_lr
-    else:
-        raise UserError(f"Architecture.schedule.type={kind!r} is not PiecewiseDecay, CosineDecay or Constant")
-    if warmup_steps and warmup_steps > 0:
-        start = base_lr * float(spec.get("warmup_start_factor", 0.1))
-        schedule = paddle.optimizer.lr.LinearWarmup(schedule, int(warmup_steps), start, base_lr)
-    return schedule
-
-
-def build_optimizer(spec, schedule, model):
-    paddle = runtime.setup()
-    spec = dict(spec or {"type": "Momentum", "momentum": 0.9, "weight_decay": 1e-4})
-    params = [p for p in model.parameters() if not p.stop_gradient]
-    decay = spec.get("weight_decay")
-    regularizer = paddle.regularizer.L2Decay(float(decay)) if decay else None
-    clip = spec.get("clip_grad_norm")
-    grad_clip = paddle.nn.ClipGradByGlobalNorm(float(clip)) if clip else None
-    kind = spec.get("type", "Momentum")
-    if kind == "Momentum":
-        return paddle.optimizer.Momentum(learning_rate=schedule, momentum=float(spec.get("momentum", 0.9)),
-                                         parameters=params, weight_decay=regularizer, grad_clip=grad_clip)
-    if kind == "AdamW":
-        return paddle.optimizer.AdamW(learning_rate=schedule, parameters=params, grad_clip=grad_clip,
-                                      weight_decay=float(decay or 0.0))
-    raise UserError(f"Architecture.optimizer.type={kind!r} is not Momentum or AdamW")
-
-
-def optimizer_state(optimizer, model):
-    """The optimizer's state with accumulators keyed by structured parameter names (``backbone.res2...``),
-    not by the process-dependent tensor names (``conv2d_17.w_0``), so that it loads into any process."""
-    rename = {p.name: n for n, p in model.named_parameters()}
-    state = {}
-    for key, value in optimizer.state_dict().items():
-        owner = max((name for name in rename if key.startswith(name + "_")), key=len, default=None)
-        state[("@param:" + rename[owner] + key[len(owner):]) if owner else key] = value
-    return state
-
-
-def load_optimizer_state(optimizer, model, state):
-    rename = {n: p.name for n, p in model.named_parameters()}
-    restored = {}
-    for key, value in state.items():
-        if key.startswith("@param:"):
-            rest = key[len("@param:"):]
-            owner = max((n for n in rename if rest.startswith(n + "_")), key=len, default=None)
-            if owner is None:
-                continue
-            key = rename[owner] + rest[len(owner):]
-        restored[key] = value
-    optimizer.set_state_dict(restored)
 
 
 # ----------------------------------------------------------------------------- outputs
@@ -154,7 +88,7 @@ def train(cfg, callback=None):
     g, t = cfg["Global"], cfg["Train"]
     out = Path(g["output"])
     out.mkdir(parents=True, exist_ok=True)
-    family = get_family(cfg)
+    adapter = get_adapter(cfg)
     categories = read_categories(g["dataset_dir"], "train")
     num_classes = check_num_classes(t["num_classes"], categories)
     val_names = [c["name"] for c in read_categories(g["dataset_dir"], "val")]
@@ -170,10 +104,10 @@ def train(cfg, callback=None):
     meta = model_meta(cfg, num_classes, label_list)
 
     runtime.seed_all(seed)
-    model = family.build_model(num_classes)
+    model = adapter.build_model(num_classes)
     resume = t.get("resume_path")
     if t.get("pretrain_weight_path") and not resume:
-        load = getattr(family, "load_pretrained", None) or checkpoint.load_pretrained  # a family may map keys
+        load = getattr(adapter, "load_pretrained", None) or checkpoint.load_pretrained  # an adapter may map keys
         load(model, t["pretrain_weight_path"], log=lambda m: (log(m), print(m)))
 
     batch_size = int(t["batch_size"])
@@ -218,7 +152,7 @@ def train(cfg, callback=None):
     elif use_amp:
         scaler = paddle.amp.GradScaler(init_loss_scaling=1024)
 
-    transforms, batch_transforms = family.compose("train", num_classes)
+    transforms, batch_transforms = adapter.compose("train", num_classes)
     eval_interval = max(1, int(t.get("eval_interval") or 1))
     log_interval = max(1, int(t.get("log_interval") or 10))
     keep_last = max(1, int(t.get("keep_last_epochs") or 1))
@@ -247,7 +181,7 @@ def train(cfg, callback=None):
                                                  start_step=first):
                     global_step = epoch * steps + step
                     paddle.seed(runtime.mixed_seed(seed, global_step, 101))
-                    inputs = family.to_inputs(batch)
+                    inputs = adapter.to_inputs(batch)
                     if use_amp:
                         with paddle.amp.auto_cast(level=t["amp"]):
                             outputs = model(inputs)
@@ -295,7 +229,7 @@ def train(cfg, callback=None):
             row = {"epoch": epoch + 1, "iters": (epoch + 1) * steps, "lr": lr,
                    **{k: round(v / max(1, count), 6) for k, v in sums.items()}}
             if (epoch + 1) % eval_interval == 0 or epoch + 1 == epochs:
-                predictions = predict_split(model, family, val_split, num_classes)
+                predictions = predict_split(model, adapter, val_split, num_classes)
                 metrics = coco_metrics(coco_val, predictions, val_split.clsid2catid)
                 row.update({"bbox_AP": metrics["bbox_AP"], "bbox_AP50": metrics["bbox_AP50"],
                             "mask_AP": metrics["AP"], "mask_AP50": metrics["AP50"], "mask_AP75": metrics["AP75"]})

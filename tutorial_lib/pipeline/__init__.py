@@ -7,9 +7,11 @@
 
 A pipeline wraps one exported model (the ``InstanceSegmentation`` sub-module of its YAML) with input handling
 (paths, folders, arrays, lists, ``file://`` and http(s) URLs), sliced inference for large scenes and GeoTIFF
-output. With no ``model_dir`` it uses the quick-start model (see :mod:`.quickstart`).
+output. With no ``model_dir`` it uses the cached quick-start model; :func:`tutorial_lib.create_pipeline` trains it
+first when it is missing (:mod:`tutorial_lib.quickstart`).
 """
-from .config import SUBMODULE, get_pipeline_config, load_pipeline_config
+from ..errors import UserError
+from .config import SUBMODULE, get_pipeline_config, load_pipeline_config, quickstart_export_dir
 from .registry import list_pipelines
 
 __all__ = ["InstanceSegmentationPipeline", "create_pipeline", "get_pipeline_config", "list_pipelines",
@@ -41,16 +43,14 @@ class InstanceSegmentationPipeline:
         """Sliced inference over one large image (path or RGB array); returns one merged result."""
         from ..predict import InstanceSegResult
         from ..predict.inputs import read_image
-        from .sliced import instances_to_full_masks, sliced_predict
+        from .sliced import sliced_predict, to_instances
 
         path = None
         if not hasattr(image, "shape"):
             path, image = str(image), read_image(image)
         instances = sliced_predict(image, self._tile_predictor(threshold),
                                    slice_size, overlap_ratio, match_iou, progress)
-        boxes = [{"cls_id": i.cls_id, "label": i.label, "score": i.score,
-                  "coordinate": [float(v) for v in i.box]} for i in instances]
-        return InstanceSegResult(path, boxes, instances_to_full_masks(instances, *image.shape[:2]), image=image)
+        return InstanceSegResult(path, to_instances(instances, image.shape[:2]), self.labels, image=image)
 
     def predict_geotiff(self, src, geojson_path, slice_size=512, overlap_ratio=0.2, threshold=None,
                         to_epsg4326=False, mask_path=None, progress=True):
@@ -66,7 +66,7 @@ def create_pipeline(pipeline="instance_segmentation", device="cpu", model_dir=No
     """Build a pipeline from a registered name, a pipeline YAML or a dict.
 
     ``model_dir`` (or ``SubModules.InstanceSegmentation.model_dir`` in the YAML) is an exported model folder;
-    when neither is set, the quick-start model is trained once on the generated sample and cached.
+    when neither is set, the cached quick-start model (see :func:`tutorial_lib.create_pipeline`).
     ``run_mode``: ``paddle``, ``mkldnn`` (oneDNN; the CPU default), ``onnxruntime``, ``trt_fp32``/``trt_fp16`` (GPU).
     ``use_hpip=True`` picks the backend instead (see :func:`tutorial_lib.predict.backends.high_performance_mode`).
     """
@@ -78,9 +78,10 @@ def create_pipeline(pipeline="instance_segmentation", device="cpu", model_dir=No
     if model_dir is None:
         model_dir = sub["model_dir"]
     if model_dir is None:
-        from .quickstart import quickstart_model_dir
-
-        model_dir = quickstart_model_dir(device=device)
+        model_dir = quickstart_export_dir()
+        if not (model_dir / "inference.yml").is_file():
+            raise UserError("no model_dir given and the quick-start model is not built yet: use "
+                            "tutorial_lib.create_pipeline (it trains it once), or pass model_dir=<exported model>")
     if use_hpip:
         run_mode = high_performance_mode(model_dir, device)
     predictor = Predictor(model_dir, device=device, run_mode=run_mode, batch_size=sub["batch_size"],

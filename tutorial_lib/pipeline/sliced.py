@@ -146,9 +146,9 @@ def sliced_predict(reader, predict_fn, slice_size=512, overlap_ratio=0.2, match_
     return sorted(merge_instances(found, match_iou), key=lambda i: -i.score)
 
 
-def instances_to_full_masks(instances, height, width):
-    """(N, H, W) bool masks of merged instances, for scenes small enough to hold them."""
-    masks = np.zeros((len(instances), height, width), bool)
-    for k, inst in enumerate(instances):
-        masks[k] = _window(inst, (0, 0, width, height))
-    return masks
+def to_instances(instances, image_size):
+    """Merged :class:`Instance` list -> :class:`tutorial_lib.structures.Instances` with cropped masks."""
+    from ..structures import Instances
+
+    return Instances(image_size, [i.box for i in instances], [i.score for i in instances],
+                     [i.cls_id for i in instances], [i.mask for i in instances], [(i.x0, i.y0) for i in instances])

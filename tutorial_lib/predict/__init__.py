@@ -15,6 +15,7 @@ import numpy as np
 import yaml
 
 from ..errors import UserError
+from ..models.outputs import parse_outputs
 from .backends import RUN_MODES, create_backend, default_run_mode
 from .inputs import iter_sources, read_image
 from .result import InstanceSegResult, decode_rle, encode_rle
@@ -116,8 +117,6 @@ class Predictor:
 
     def _run(self, images):
         """Preprocess a list of RGB images, run one forward pass, return raw outputs by name."""
-        from ..engine.ppdet_family import parse_outputs
-
         prepared = [preprocess(img, self.info["Preprocess"]) for img in images]
         max_h = max(p[0].shape[1] for p in prepared)
         max_w = max(p[0].shape[2] for p in prepared)
@@ -129,14 +128,9 @@ class Predictor:
         raw = dict(zip(self.output_names, self.backend.run(feed)))
         return parse_outputs(self.arch, raw, len(images), [img.shape[:2] for img in images])
 
-    def _result(self, path, image, parsed, threshold=None):
-        keep = parsed["scores"] >= (self.threshold if threshold is None else threshold)
-        boxes = []
-        for cls, score, box in zip(parsed["class_ids"][keep], parsed["scores"][keep], parsed["boxes"][keep]):
-            label = self.labels[int(cls)] if 0 <= int(cls) < len(self.labels) else str(int(cls))
-            boxes.append({"cls_id": int(cls), "label": label, "score": float(score),
-                          "coordinate": [float(v) for v in box]})
-        return InstanceSegResult(path, boxes, parsed["masks"][keep], image=image)
+    def _result(self, path, image, instances, threshold=None):
+        kept = instances.filter(self.threshold if threshold is None else threshold)
+        return InstanceSegResult(path, kept, self.labels, image=image)
 
     def predict(self, inputs, threshold=None, batch_size=None):
         """Generator of :class:`InstanceSegResult`, one per input image, reading images batch by batch.

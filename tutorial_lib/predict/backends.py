@@ -85,11 +85,11 @@ class PaddleInferenceBackend:
     def __init__(self, model_dir, device, run_mode, threads=None):
         from concurrent.futures import ThreadPoolExecutor
 
+        from ..paddle_env import import_paddle
+
+        import_paddle()
         from paddle import inference
 
-        from ..engine import runtime
-
-        runtime.setup()
         config = inference.Config(os.path.join(model_dir, "inference.pdmodel"),
                                   os.path.join(model_dir, "inference.pdiparams"))
         if device.startswith("gpu"):

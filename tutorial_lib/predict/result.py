@@ -2,9 +2,10 @@
 
 Used by :class:`tutorial_lib.predict.Predictor` and reusable by pipelines::
 
-    result.boxes   # [{"cls_id": 0, "label": "airplane", "score": 0.93, "coordinate": [x1, y1, x2, y2]}, ...]
-    result.masks   # (N, H, W) bool, full image size, same order as boxes
-    result.json    # {"res": {"input_path", "page_index", "boxes", "masks": [RLE, ...]}}
+    result.instances  # tutorial_lib.structures.Instances (boxes, scores, class_ids, masks, image size)
+    result.boxes      # [{"cls_id": 0, "label": "airplane", "score": 0.93, "coordinate": [x1, y1, x2, y2]}, ...]
+    result.masks      # (N, H, W) bool, full image size, same order as boxes
+    result.json       # {"res": {"input_path", "page_index", "boxes", "masks": [RLE, ...]}}
 """
 import json
 from pathlib import Path
@@ -30,17 +31,34 @@ def decode_rle(rle):
 
 
 class InstanceSegResult:
-    """The instances found in one image (boxes, scores, classes, full-size masks) and the image itself."""
+    """The :class:`~tutorial_lib.structures.Instances` found in one image, their class names and the image itself,
+    in PaddleX's result form."""
 
-    def __init__(self, input_path, boxes, masks, image=None, page_index=None):
+    def __init__(self, input_path, instances, labels=(), image=None, page_index=None):
         self.input_path = None if input_path is None else str(input_path)
         self.page_index = page_index
-        self.boxes = list(boxes)
-        self.masks = np.asarray(masks, dtype=bool)
+        self.instances = instances
+        self.labels = list(labels)
         self.image = image  # RGB uint8, kept for drawing
 
+    def label(self, class_id):
+        class_id = int(class_id)
+        return self.labels[class_id] if 0 <= class_id < len(self.labels) else str(class_id)
+
+    @property
+    def boxes(self):
+        """PaddleX's box records: ``cls_id``, ``label``, ``score``, ``coordinate`` [x1, y1, x2, y2]."""
+        inst = self.instances
+        return [{"cls_id": int(c), "label": self.label(c), "score": float(s), "coordinate": [float(v) for v in b]}
+                for c, s, b in zip(inst.class_ids, inst.scores, inst.boxes)]
+
+    @property
+    def masks(self):
+        """(N, H, W) bool masks at the image size."""
+        return self.instances.full_masks()
+
     def __len__(self):
-        return len(self.boxes)
+        return len(self.instances)
 
     def __repr__(self):
         return f"InstanceSegResult({self.input_path!r}, {len(self)} instances)"
@@ -48,7 +66,7 @@ class InstanceSegResult:
     @property
     def json(self):
         return {"res": {"input_path": self.input_path, "page_index": self.page_index,
-                        "boxes": [dict(b) for b in self.boxes],
+                        "boxes": self.boxes,
                         "masks": [encode_rle(m) for m in self.masks]}}
 
     def str(self, indent=4, max_masks=3):
@@ -70,10 +88,7 @@ class InstanceSegResult:
             from .inputs import read_image
 
             self.image = read_image(self.input_path)
-        return draw_instances(self.image, self.masks if len(self) else None,
-                              [b["coordinate"] for b in self.boxes] if len(self) else None,
-                              [b["cls_id"] for b in self.boxes], [b["label"] for b in self.boxes],
-                              [b["score"] for b in self.boxes])
+        return draw_instances(self.image, self.instances, self.labels)
 
     def _target(self, save_path, suffix):
         path = Path(save_path)

@@ -1,4 +1,8 @@
-"""The quick-start model: what ``create_pipeline()`` runs when no ``model_dir`` is given.
+"""The quick-start model, and :func:`create_pipeline` with it: what ``tl.create_pipeline()`` runs when no
+``model_dir`` is given.
+
+This module sits above the pipeline layer (it trains through :func:`tutorial_lib.modes.run`); the pipeline itself
+only reads the cached export (:func:`tutorial_lib.pipeline.config.quickstart_export_dir`).
 
 PaddleX downloads pretrained weights here; nothing can be downloaded on this machine, so the library trains
 its small CPU model (``MaskRCNN-ResNet18-FPN-S``) on the generated sample once, seeded, and caches the
@@ -6,17 +10,15 @@ exported model (``train/best_model/inference``) with its training data (``data/`
 ``$TUTORIAL_LIB_HOME`` (default ``~/.cache/tutorial_lib``). Where a pretrained or
 fine-tuned exported model is available, set ``SubModules.InstanceSegmentation.model_dir`` to it instead.
 """
-import os
 import shutil
 import tempfile
 from pathlib import Path
 
-MODEL = "MaskRCNN-ResNet18-FPN-S"
-SEED = 0
+from .models.registry import CPU_MODEL as MODEL
+from .pipeline import config as pipeline_config
+from .pipeline.config import SUBMODULE, cache_home, load_pipeline_config, quickstart_root
 
-
-def cache_home():
-    return Path(os.environ.get("TUTORIAL_LIB_HOME") or Path.home() / ".cache" / "tutorial_lib")
+SEED = pipeline_config.QUICKSTART_SEED
 
 
 def quickstart_model_dir(device="cpu", epochs=6, num_train=128, home=None):
@@ -25,7 +27,7 @@ def quickstart_model_dir(device="cpu", epochs=6, num_train=128, home=None):
     from ..data.sample import generate_sample
     from ..modes import run
 
-    root = Path(home or cache_home()) / "quickstart" / f"{MODEL}_seed{SEED}_train{num_train}_ep{epochs}"
+    root = quickstart_root(epochs, num_train, home)
     model_dir = root / "train" / "best_model" / "inference"
     if (model_dir / "inference.yml").exists():
         return model_dir
@@ -54,3 +56,13 @@ def training_scene(model_dir):
     coco = load_coco(data / "annotations" / "instance_train.json")
     busiest = max(sorted(coco.imgs), key=lambda i: len(coco.getAnnIds(imgIds=[i])))
     return data / "images" / coco.imgs[busiest]["file_name"]
+
+
+def create_pipeline(pipeline="instance_segmentation", device="cpu", model_dir=None, run_mode=None, use_hpip=False):
+    """:func:`tutorial_lib.pipeline.create_pipeline`, with the quick-start model trained on first use when neither
+    ``model_dir`` nor the YAML's ``SubModules.InstanceSegmentation.model_dir`` names a model."""
+    from .pipeline import create_pipeline as build
+
+    if model_dir is None and load_pipeline_config(pipeline)["SubModules"][SUBMODULE]["model_dir"] is None:
+        model_dir = quickstart_model_dir(device=device)
+    return build(pipeline, device=device, model_dir=model_dir, run_mode=run_mode, use_hpip=use_hpip)

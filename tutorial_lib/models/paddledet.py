@@ -22,10 +22,35 @@ import copy
 import numpy as np
 
 from ..errors import UserError
-from . import runtime
+from ..paddle_env import import_paddle
+from .outputs import SEGM_ARCHS, output_names, parse_outputs
 
-SEGM_ARCHS = {"SOLOv2"}  # architectures that output masks only (no boxes, batch size 1 at inference)
 _PRISTINE = None
+_PPDET_READY = False
+
+
+def import_ppdet():
+    """Import paddle (:func:`tutorial_lib.paddle_env.import_paddle`), then ppdet with its chatter silenced and the
+    0-D tensor fixes of :mod:`.paddledet_compat` applied; return the ``paddle`` module. Only the adapters and the
+    training engine call this: deployment (exported models) never imports ppdet."""
+    global _PPDET_READY
+    paddle = import_paddle()
+    if not _PPDET_READY:
+        import contextlib
+        import io
+        import logging
+
+        with contextlib.redirect_stdout(io.StringIO()):  # ppdet prints "Warning: Unable to use MOT ..." lines
+            import ppdet  # noqa: F401  (registers modules)
+            import ppdet.modeling  # noqa: F401
+
+        for name in ("ppdet", "ppdet.utils.checkpoint", "ppdet.data.source.coco", "ppdet.utils.logger"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+        from . import paddledet_compat
+
+        paddledet_compat.apply()
+        _PPDET_READY = True
+    return paddle
 
 
 def _reset_workspace():
@@ -88,7 +113,7 @@ def reader_ops(arch, mode):
     return list(reader.get("sample_transforms") or []), list(reader.get("batch_transforms") or [])
 
 
-class PaddleDetFamily:
+class PaddleDetAdapter:
     name = "paddledet"
     # paddledet 2.6.0's R-CNN mask/box heads fail on a batch in which some image has no detection at all
     # (distribute_fpn_proposals on zero rois), and SOLOv2 predicts one image at a time: exported paddledet
@@ -109,7 +134,7 @@ class PaddleDetFamily:
         return self.architecture in SEGM_ARCHS
 
     def build_model(self, num_classes):
-        runtime.setup()
+        import_ppdet()
         from ppdet.core import workspace
 
         _reset_workspace()
@@ -143,7 +168,7 @@ class PaddleDetFamily:
         raise UserError("Architecture.EvalReader needs a Resize op")
 
     def compose(self, mode, num_classes):
-        runtime.setup()
+        import_ppdet()
         from ppdet.data.reader import BatchCompose, Compose
 
         sample, batch = self.reader(mode)
@@ -169,15 +194,14 @@ class PaddleDetFamily:
 
     # ------------------------------------------------------------------ outputs
     def parse_outputs(self, outputs, batch_size, origin_shapes):
-        """Model outputs (dict of tensors or numpy arrays) -> one dict per image:
-        ``{"class_ids" (N,) int, "scores" (N,), "boxes" (N, 4) x1 y1 x2 y2, "masks" (N, H, W) bool}``."""
-        return parse_outputs(self.architecture, {k: _numpy(v) for k, v in outputs.items()}, batch_size,
-                             origin_shapes)
+        """Model outputs (dict of tensors or numpy arrays) -> one :class:`tutorial_lib.structures.Instances` per
+        image (:func:`tutorial_lib.models.outputs.parse_outputs`)."""
+        return parse_outputs(self.architecture, outputs, batch_size, origin_shapes)
 
     # ------------------------------------------------------------------ export
     def export(self, model, save_dir, filename="inference"):
         """Convert the (eval-mode) dygraph model to a static Paddle Inference model in ``save_dir``."""
-        paddle = runtime.setup()
+        paddle = import_ppdet()
         from paddle.static import InputSpec
 
         model.eval()
@@ -223,55 +247,3 @@ def predictor_ops(sample_transforms, stride=0):
         ops.append(entry)
     ops.append({"type": "PadStride", "stride": stride})
     return ops
-
-def output_names(architecture):
-    """Names of the exported model's outputs, in fetch order: ``paddle.jit.save`` flattens the dict a model
-    returns in sorted key order."""
-    if architecture in SEGM_ARCHS:
-        return sorted(["segm", "bbox_num", "cate_label", "cate_score"])
-    return sorted(["bbox", "bbox_num", "mask"])
-
-
-def _numpy(value):
-    return value.numpy() if hasattr(value, "numpy") else np.asarray(value)
-
-
-def masks_to_boxes(masks):
-    boxes = np.zeros((len(masks), 4), np.float32)
-    for i, mask in enumerate(masks):
-        ys, xs = np.nonzero(mask)
-        if len(xs):
-            boxes[i] = [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]
-    return boxes
-
-
-def parse_outputs(architecture, outputs, batch_size, origin_shapes):
-    """Split a batch of raw outputs (numpy) into per-image instance dicts (see ``parse_outputs`` above).
-
-    Shared by evaluation (dygraph) and the predictor (Paddle Inference): the same reading of the same
-    tensors. Empty-image placeholders that paddledet inserts (score 0 or label -1) are dropped.
-    """
-    bbox_num = np.asarray(outputs["bbox_num"]).reshape(-1).astype(np.int64)
-    results, start = [], 0
-    for i in range(batch_size):
-        n = int(bbox_num[i]) if i < len(bbox_num) else 0
-        h, w = (int(v) for v in origin_shapes[i])
-        if architecture in SEGM_ARCHS:
-            masks = np.asarray(outputs["segm"])[start:start + n, :h, :w] > 0
-            class_ids = np.asarray(outputs["cate_label"]).reshape(-1)[start:start + n].astype(np.int64)
-            scores = np.asarray(outputs["cate_score"]).reshape(-1)[start:start + n].astype(np.float32)
-            boxes = masks_to_boxes(masks)
-        else:
-            bbox = np.asarray(outputs["bbox"])[start:start + n]
-            masks = np.asarray(outputs["mask"])[start:start + n, :h, :w] > 0 if "mask" in outputs else \
-                np.zeros((n, h, w), bool)
-            class_ids = bbox[:, 0].astype(np.int64)
-            scores = bbox[:, 1].astype(np.float32)
-            boxes = bbox[:, 2:6].astype(np.float32)
-        start += n
-        keep = (scores > 0) & (class_ids >= 0)
-        if masks.shape[0] != len(keep):  # defensive: a model that returns no mask for placeholders
-            masks = np.zeros((len(keep), h, w), bool)
-        results.append({"class_ids": class_ids[keep], "scores": scores[keep], "boxes": boxes[keep],
-                        "masks": masks[keep]})
-    return results

@@ -1,7 +1,7 @@
 """Mask-RT-DETR (``tutorial_lib.models.mask_rtdetr``): build it from the ``Architecture`` section, feed it
 batches made by paddledet's transform ops, read its outputs, export it.
 
-It has the methods and attributes of :class:`.ppdet_family.PaddleDetFamily`, so that training, evaluation,
+It has the methods and attributes of :class:`tutorial_lib.models.paddledet.PaddleDetAdapter`, so that training, evaluation,
 export and the predictor run it unchanged, and its outputs (``bbox`` (N, 6: class, score, x1, y1, x2, y2),
 ``bbox_num``, ``mask`` (N, H, W) at the original image size) have the paddledet layout. The section::
 
@@ -42,10 +42,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import UserError
-from . import runtime
-from .ppdet_family import parse_outputs as _parse_outputs
-from .ppdet_family import predictor_ops, reader_ops, resize_ops
+from ...errors import UserError
+from ..paddledet import import_ppdet, predictor_ops, reader_ops, resize_ops
+from ..outputs import parse_outputs as _parse_outputs
 
 ARCHITECTURE = "MaskRTDETR"  # inference.yml ``arch``; outputs read like paddledet's box+mask models
 OUTPUTS = ["bbox", "bbox_num", "mask"]
@@ -103,7 +102,7 @@ def _split_prob(ops):
     return out, gates
 
 
-class MaskRTDETRFamily:
+class MaskRTDETRAdapter:
     name = "mask_rtdetr"
     architecture = ARCHITECTURE
     # the post-process decodes the masks of one image per forward pass (like PaddleDetection's)
@@ -136,10 +135,10 @@ class MaskRTDETRFamily:
 
     # ------------------------------------------------------------------ model
     def build_model(self, num_classes):
-        runtime.setup()
-        from ..models.mask_rtdetr import build_mask_rtdetr
-        from ..models.mask_rtdetr.configs import LOSS_CONFIG
-        from ..models.mask_rtdetr.loss import MaskDINOLoss
+        import_ppdet()
+        from . import build_mask_rtdetr
+        from .configs import LOSS_CONFIG
+        from .loss import MaskDINOLoss
 
         model = build_mask_rtdetr(self.size, int(num_classes), with_loss=True)
         tr = model.transformer
@@ -163,11 +162,11 @@ class MaskRTDETRFamily:
         """Official (or own) Mask-RT-DETR ``.pdparams`` -> ``model`` through
         :func:`tutorial_lib.models.mask_rtdetr.load_pretrained`: every key must fit, except the class-dependent
         layers, which are re-initialised when the class count differs. Returns ``(loaded, skipped)`` names."""
-        paddle = runtime.setup()
-        from ..models.mask_rtdetr import CLASS_DEPENDENT_KEYS, CheckpointMismatchError
-        from ..models.mask_rtdetr import load_pretrained as load_official
+        paddle = import_ppdet()
+        from . import CLASS_DEPENDENT_KEYS, CheckpointMismatchError
+        from . import load_pretrained as load_official
 
-        from .checkpoint import weights_file
+        from ..weights import weights_file
 
         file = weights_file(path)
         state = paddle.load(str(file))
@@ -209,7 +208,7 @@ class MaskRTDETRFamily:
         raise UserError("Architecture.TestReader needs a Resize op")
 
     def compose(self, mode, num_classes):
-        runtime.setup()
+        import_ppdet()
         from ppdet.data.reader import BatchCompose, Compose
 
         sample, batch = self.reader(mode)
@@ -252,15 +251,14 @@ class MaskRTDETRFamily:
 
     # ------------------------------------------------------------------ outputs
     def parse_outputs(self, outputs, batch_size, origin_shapes):
-        """Model outputs -> one dict per image (``class_ids``, ``scores``, ``boxes`` x1y1x2y2, ``masks`` bool)."""
-        arrays = {k: (v.numpy() if hasattr(v, "numpy") else np.asarray(v)) for k, v in outputs.items()}
-        return _parse_outputs(self.architecture, arrays, batch_size, origin_shapes)
+        """Model outputs -> one :class:`tutorial_lib.structures.Instances` per image."""
+        return _parse_outputs(self.architecture, outputs, batch_size, origin_shapes)
 
     # ------------------------------------------------------------------ export
     def export(self, model, save_dir, filename="inference"):
         """Static Paddle Inference model with input ``image [None, 3, h, w]`` (h, w = the TestReader's size)."""
-        runtime.setup()
-        from ..models.mask_rtdetr.export import export_model
+        import_ppdet()
+        from .export import export_model
 
         height, width = self.test_size()
         model.eval()

@@ -1,6 +1,8 @@
 """Measure models on this machine (step 3): parameter counts, forward latency, exported size.
 
-Shared by notebook 03 and ``benchmarks/mask_rtdetr.py``; what PaddleX publishes stays in the registry.
+Shared by notebooks 03 and 07 and ``benchmarks/``; what PaddleX publishes stays in the registry. Exported models
+run through the predictor's own backends (:func:`tutorial_lib.predict.backends.create_backend`), so a latency
+measured here is the latency the predictor has.
 """
 import os
 import tempfile
@@ -8,7 +10,8 @@ import time
 
 import numpy as np
 
-from ..paddle_env import import_paddle
+from .paddle_env import import_paddle
+from .predict.backends import create_backend
 
 
 def median_ms(fn, repeats=3, warmup=1):
@@ -35,23 +38,11 @@ def dummy_feeds(input_size, seed=0):
             "scale_factor": np.array([[1.0, 1.0]], "float32")}
 
 
-def inference_predictor(prefix, use_mkldnn=False, threads=None):
-    """A ``paddle.inference`` CPU predictor for ``prefix.pdmodel/.pdiparams``."""
-    from paddle import inference
-
-    config = inference.Config(prefix + ".pdmodel", prefix + ".pdiparams")
-    config.disable_gpu()
-    config.set_cpu_math_library_num_threads(threads or int(os.environ.get("OMP_NUM_THREADS", "1")))
-    config.disable_glog_info()
-    config.enable_mkldnn() if use_mkldnn else config.disable_mkldnn()
-    return inference.create_predictor(config)
-
-
 def measure_mask_rtdetr(size, num_classes=10, input_size=640, repeats=3, export=False, onednn=True, workdir=None):
     """One row: params, dygraph forward ms, and with ``export`` the exported MB and Paddle Inference ms."""
     paddle = import_paddle()
-    from .mask_rtdetr import build_mask_rtdetr
-    from .mask_rtdetr.export import export_model
+    from .models.mask_rtdetr import build_mask_rtdetr
+    from .models.mask_rtdetr.export import export_model
 
     paddle.seed(0)
     model = build_mask_rtdetr(size, num_classes=num_classes, with_loss=False)
@@ -70,9 +61,8 @@ def measure_mask_rtdetr(size, num_classes=10, input_size=640, repeats=3, export=
             prefix = os.path.join(tmp, "inference")
             export_model(model, prefix, input_size, input_size)
             row["export_mb"] = sum(os.path.getsize(prefix + ext) for ext in (".pdmodel", ".pdiparams")) / 2 ** 20
-            for use_mkldnn in (False, True) if onednn else (False,):
-                predictor = inference_predictor(prefix, use_mkldnn)
-                for name in predictor.get_input_names():
-                    predictor.get_input_handle(name).copy_from_cpu(feeds[name])
-                row["onednn_ms" if use_mkldnn else "inference_ms"] = median_ms(predictor.run, repeats)
+            for run_mode in ("paddle", "mkldnn") if onednn else ("paddle",):
+                backend = create_backend(tmp, "cpu", run_mode)
+                row["onednn_ms" if run_mode == "mkldnn" else "inference_ms"] = median_ms(lambda: backend.run(feeds),
+                                                                                       repeats)
     return row
