@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: install demo test notebooks lab clean
+.PHONY: install demo test notebooks lab clean walkthrough walkthrough-site browser-test
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,19 @@ demo: install
 
 test: install
 	$(PY) -m pytest -q
+
+# The tutorial executed with the reader's parameters (01 -> 07; 05's model feeds 06 and 07): executed notebooks with
+# outputs and widget state in docs/walkthrough/, a static site in output/walkthrough_site/ (hours on 2 CPU cores).
+walkthrough: install
+	$(PY) docs/walkthrough/build.py
+
+# Only the static site, from the committed docs/walkthrough/*.ipynb (seconds).
+walkthrough-site: install
+	$(PY) docs/walkthrough/build.py --site-only
+
+# Every notebook in JupyterLab driven by Debian's chromium (screenshots in output/browser/).
+browser-test: install
+	$(PY) -m pytest -q tests/test_browser.py
 
 lab: install
 	$(VENV)/bin/jupyter lab notebooks/

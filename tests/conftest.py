@@ -43,3 +43,13 @@ def quickstart_model(tutorial_lib_home):
     from tutorial_lib.quickstart import quickstart_model_dir
 
     return quickstart_model_dir(epochs=4, num_train=32), tutorial_lib_home
+
+
+@pytest.fixture(scope="session")
+def rtdetr_export(tmp_path_factory):
+    """Mask-RT-DETR-S-Smoke exported with seeded random weights (the operators matter here, not the accuracy)."""
+    from tutorial_lib.engine.export import export_untrained
+
+    out = tmp_path_factory.mktemp("hpi") / "rtdetr"
+    export_untrained("Mask-RT-DETR-S-Smoke", out)
+    return out

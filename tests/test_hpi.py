@@ -17,16 +17,6 @@ from tutorial_lib.predict.onnx_export import UnsupportedModelError, convert_to_o
 DEMO = REPO / "data" / "remotesensing_demo.png"
 
 
-@pytest.fixture(scope="module")
-def rtdetr_export(tmp_path_factory):
-    """Mask-RT-DETR-S-Smoke exported with seeded random weights (the operators matter here, not the accuracy)."""
-    from tutorial_lib.engine.export import export_untrained
-
-    out = tmp_path_factory.mktemp("hpi") / "rtdetr"
-    export_untrained("Mask-RT-DETR-S-Smoke", out)
-    return out
-
-
 def mask_iou(a, b):
     union = np.logical_or(a, b).sum()
     return np.logical_and(a, b).sum() / union if union else 1.0

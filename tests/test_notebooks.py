@@ -1,4 +1,14 @@
-"""Execute every notebook with papermill under its smoke parameters and check what it recorded (scrapbook)."""
+"""Execute the notebooks with papermill under their smoke parameters and check what each recorded (scrapbook).
+
+One table, ``RUNS``, says which notebook runs with which parameters (beyond ``SMOKE``) and what it must record.
+Notebooks 06 and 07 predict with the model notebook 05 trained: their runs name the run of 05 they need (``after``),
+which executes first, once per session. Besides the values, the tests check the notebooks' shape as lessons: the
+parameters cell first, all recording in one last "Checks" cell, and only ``import tutorial_lib as tl``.
+"""
+import ast
+import json
+from dataclasses import dataclass, field
+
 import papermill as pm
 import pytest
 import scrapbook as sb
@@ -6,32 +16,48 @@ import scrapbook as sb
 from conftest import REPO
 
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
+SMOKE = {"smoke": True, "seed": 0, "device": "cpu"}
+CLASSES = ["airplane", "storage_tank", "vehicle", "tennis_court", "baseball_diamond", "ship", "harbor",
+           "basketball_court", "ground_track_field", "bridge"]
+MODEL_FILES = ["inference.pdiparams", "inference.pdiparams.info", "inference.pdmodel", "inference.yml"]
+# Mask-RT-DETR-S-Smoke through 05 and 06: one training and a one-value sweep each way, at the config's own lr
+RTDETR_SMOKE_RUN = dict(sample=dict(preset="ci", num_train=8, num_val=4, image_size=128), epochs=2, input_size=None,
+                        lr=None, warmup=None, batch_size=2, lr_values=[0.0004], epoch_values=[1], sweep_epochs=1,
+                        score_threshold=0.05)
 
-# Expected recorded values per notebook; a value that is a callable is a predicate.
-EXPECTATIONS = {
-    "01_choose_pipeline.ipynb": {
+
+@dataclass
+class Run:
+    notebook: str
+    expect: dict  # recorded name -> expected value, or a predicate
+    params: dict = field(default_factory=dict)
+    after: str = None  # the run of notebook 05 whose model this run predicts with
+    quickstart: bool = False  # needs the tiny quick-start model (trained once per session)
+
+
+RUNS = {
+    "01": Run("01_choose_pipeline.ipynb", {
         "num_pipelines": 1,
         "num_models": 10,
-        "class_names": ["airplane", "storage_tank", "vehicle", "tennis_court", "baseball_diamond", "ship",
-                        "harbor", "basketball_court", "ground_track_field", "bridge"],
+        "class_names": CLASSES,
         "train_images": 8,
         "shown_instances": lambda n: n >= 3,
-    },
-    "02_quick_experience.ipynb": {
+    }),
+    "02": Run("02_quick_experience.ipynb", {
         "num_instances": lambda n: n >= 1,
         "saved_files": ["<stem>_res.json", "<stem>_res.png"],
         "mask_shape": [256, 256],  # smoke: a 256 px training scene of the tiny model
         "labels_known": True,
-    },
-    "03_choose_model.ipynb": {
+    }, quickstart=True),
+    "03": Run("03_choose_model.ipynb", {
         # exact parameter counts of our builds with 10 classes (= the reference's 80-class counts - 35,910)
         "param_counts": {"Mask-RT-DETR-S": 14628134, "Mask-RT-DETR-M": 18787142, "Mask-RT-DETR-L": 32853614,
                          "Mask-RT-DETR-X": 68740334, "Mask-RT-DETR-H": 129982910},
         "timed_models": ["Mask-RT-DETR-S"],
         "forward_ms_positive": True,
         "table_rows": 1,
-    },
-    "04_data.ipynb": {
+    }),
+    "04": Run("04_data.ipynb", {
         "check_pass": True,
         "num_classes": 10,
         "train_images": 12,
@@ -41,21 +67,20 @@ EXPECTATIONS = {
         "train_background_images": 2,
         "broken_check_pass": False,
         "broken_error_kinds": ["bbox_mismatch", "degenerate_segmentation", "missing_image_file"],
-        "labelme_categories": ["airplane", "storage_tank", "vehicle", "tennis_court", "baseball_diamond", "ship",
-                               "harbor", "basketball_court", "ground_track_field", "bridge"],
+        "labelme_categories": CLASSES,
         "labelme_check_pass": True,
         "voc_categories": ["airplane", "baseball_diamond", "basketball_court", "harbor", "storage_tank",
                            "tennis_court", "vehicle"],
         "voc_split": [13, 3],
         "split_counts": [13, 3],
         "undo_restored": True,
-    },
-    "05_train_and_evaluate.ipynb": {
+    }),
+    "05": Run("05_train_and_evaluate.ipynb", {
         "model": "MaskRCNN-ResNet18-FPN-S",
         "train_done": True,
         "history_epochs": 2,
         "loss_first_last": lambda v: len(v) == 2 and 0 < v[1] < v[0],
-        "best_model_files": ["inference.pdiparams", "inference.pdiparams.info", "inference.pdmodel", "inference.yml"],
+        "best_model_files": MODEL_FILES,
         "metric_keys": ["AP", "AP50", "AP75", "APl", "APm", "APs",
                         "bbox_AP", "bbox_AP50", "bbox_AP75", "bbox_APl", "bbox_APm", "bbox_APs"],
         "mask_ap": lambda v: 0.0 <= v <= 1.0,
@@ -64,54 +89,119 @@ EXPECTATIONS = {
         "lr_sweep": [0.005, 0.01, 0.02],
         "epoch_sweep": [1, 2, 3, 4],
         "sweep_aps": lambda v: len(v) == 7 and all(0.0 <= a <= 1.0 for a in v),
-    },
-    "06_predict.ipynb": {
-        "model_files": ["inference.pdiparams", "inference.pdiparams.info", "inference.pdmodel", "inference.yml"],
+        "compared_runs": 7,
+    }),
+    "05-rtdetr": Run("05_train_and_evaluate.ipynb", {
+        "model": "Mask-RT-DETR-S-Smoke",
+        "train_done": True,
+        "history_epochs": 2,
+        "loss_first_last": lambda v: len(v) == 2 and all(x > 0 for x in v),
+        "best_model_files": MODEL_FILES,
+        "mask_ap": lambda v: 0.0 <= v <= 1.0,
+        "per_class_rows": 10,
+        "confusion_shape": [11, 11],
+        "lr_sweep": [0.0004],
+        "epoch_sweep": [1],
+        "compared_runs": 2,
+    }, params={"model": "Mask-RT-DETR-S-Smoke", "smoke_run": RTDETR_SMOKE_RUN}),
+    "06": Run("06_predict.ipynb", {
+        "model_files": MODEL_FILES,
         "result_keys": ["boxes", "input_path", "masks", "page_index"],
-        "demo_mask_shape": [512, 512],
-        "demo_instances": lambda n: n >= 0,
+        "demo_mask_shape": [128, 128],   # the busiest training scene of 05's 128 px smoke sample
+        "demo_instances": lambda n: n >= 1,  # every prediction shown to a reader has instances
+        "stored_instances": lambda v: len(v) == 5 and all(n >= 1 for n in v),
         "folder_results": 5,
         "array_input_is_none": True,
         "run_modes_agree": True,
-        "mode_outputs": ["remotesensing_demo_res.json", "remotesensing_demo_res.png"],
-    },
-    "07_integrate.ipynb": {
+        "mode_outputs": ["<stem>_res.json", "<stem>_res.png"],
+    }, after="05"),
+    "06-rtdetr": Run("06_predict.ipynb", {
+        "model_files": MODEL_FILES,
+        "demo_mask_shape": [128, 128],
+        "demo_instances": lambda n: n >= 1,
+        "stored_instances": lambda v: len(v) == 5 and all(n >= 1 for n in v),
+        "run_modes_agree": True,
+    }, params={"model": "Mask-RT-DETR-S-Smoke"}, after="05-rtdetr"),
+    "07": Run("07_integrate.ipynb", {
         "config_model_dir_set": True,
         "predict_files": ["<stem>_res.json", "<stem>_res.png"],
-        "mosaic_shape": [512, 512],
-        "geojson_features": lambda n: n >= 1,
+        "demo_instances": lambda n: n >= 1,
+        "mosaic_shape": [256, 256],   # 2 x 2 copies of a 128 px scene
         "sliced_instances": lambda n: n >= 1,
-        "serving_instances": lambda n: n >= 1,
+        "tiles": 9,                    # 96 px tiles, 25 % overlap, over 256 px
+        "geojson_features": lambda n: n >= 1,
         "geojson_matches_sliced": True,
-        "geojson_crs": "EPSG:32633",
+        "viewer_polygons": lambda n: n >= 1,
         "serving_status": [200, 0],
-        "bad_request_code": 400,
-        "serving_bare_matches": True,
-        "serving_stopped": True,
-        "hpi_rcnn_onnx": "no ONNX:",
-        "hpi_onnx_same_detections": True,
-    },
+        "serving_instances": lambda n: n >= 1,
+        # the R-CNN model has no ONNX route; the untrained Mask-RT-DETR runs on all three backends
+        "hpi_rows": [["paddle", True], ["mkldnn", True], ["onnxruntime", False],
+                     ["paddle", True], ["mkldnn", True], ["onnxruntime", True]],
+    }, after="05"),
 }
 
 
-def test_every_notebook_has_expectations():
+def _cells(notebook):
+    return json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+
+
+@pytest.fixture(scope="session")
+def executed(tmp_path_factory, request):
+    """run id -> (output folder, recorded values); each run executes once, its run of 05 first."""
+    done = {}
+    root = tmp_path_factory.mktemp("notebooks")
+
+    def execute(run_id):
+        if run_id in done:
+            return done[run_id]
+        run = RUNS[run_id]
+        params = {**SMOKE, **run.params, "output_dir": str(root / run_id)}
+        if run.after:
+            params["model_dir"] = str(execute(run.after)[0] / "train" / "best_model" / "inference")
+        if run.quickstart:
+            request.getfixturevalue("quickstart_model")
+        out = root / f"{run_id}.ipynb"
+        pm.execute_notebook(str(REPO / "notebooks" / run.notebook), str(out), kernel_name="python3",
+                            progress_bar=False, cwd=str(REPO / "notebooks"), parameters=params)
+        done[run_id] = (root / run_id, sb.read_notebook(str(out)).scraps.data_dict)
+        return done[run_id]
+
+    return execute
+
+
+def test_every_notebook_has_a_run():
     assert NOTEBOOKS, "no notebooks found"
-    assert sorted(EXPECTATIONS) == [nb.name for nb in NOTEBOOKS]
+    assert sorted({run.notebook for run in RUNS.values()}) == [nb.name for nb in NOTEBOOKS]
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
-def test_notebook_smoke_run(notebook, tmp_path, request):
-    if notebook.name in ("02_quick_experience.ipynb", "07_integrate.ipynb"):
-        request.getfixturevalue("quickstart_model")  # train the tiny quick-start model once, in the session cache
-    for cell in __import__("json").loads(notebook.read_text())["cells"]:
-        assert not cell.get("outputs"), f"{notebook.name} is committed with outputs"
-    out = tmp_path / notebook.name
-    pm.execute_notebook(str(notebook), str(out), kernel_name="python3", progress_bar=False, cwd=str(notebook.parent),
-                        parameters={"smoke": True, "output_dir": str(tmp_path / "output"), "seed": 0, "device": "cpu"})
-    scraps = sb.read_notebook(str(out)).scraps.data_dict
-    for name, expected in EXPECTATIONS[notebook.name].items():
-        assert name in scraps, f"{notebook.name} did not record {name}"
+def test_notebook_is_a_lesson(notebook):
+    """Committed without outputs; parameters first; one last Checks cell; only the public API imported."""
+    cells = _cells(notebook)
+    code = [c for c in cells if c["cell_type"] == "code"]
+    assert not any(c.get("outputs") or c.get("execution_count") for c in code), f"{notebook.name} has outputs"
+    assert code[0].get("metadata", {}).get("tags") == ["parameters"], "the first code cell must be the parameters"
+    assert cells[-1] is code[-1] and "".join(code[-1]["source"]).startswith("# Checks"), "no last Checks cell"
+    for cell in code[:-1]:
+        source = "".join(cell["source"])
+        assert "scrapbook" not in source and "sb.glue" not in source, f"recording outside Checks: {source[:80]}"
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("tutorial_lib"):
+                raise AssertionError(f"{notebook.name} imports from {node.module}; use `import tutorial_lib as tl`")
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    assert alias.name != "tutorial_lib" or alias.asname == "tl", "import tutorial_lib as tl"
+                    assert not alias.name.startswith("tutorial_lib."), f"{notebook.name} imports {alias.name}"
+    first = "".join(cells[0]["source"])
+    assert "**Time:**" in first and "Not measured on a GPU" in first, "the first cell states the measured time"
+
+
+@pytest.mark.parametrize("run_id", list(RUNS))
+def test_notebook_smoke_run(run_id, executed):
+    _, scraps = executed(run_id)
+    for name, expected in RUNS[run_id].expect.items():
+        assert name in scraps, f"{run_id} did not record {name}"
         if callable(expected):
-            assert expected(scraps[name]), f"{notebook.name}: {name}={scraps[name]!r}"
+            assert expected(scraps[name]), f"{run_id}: {name}={scraps[name]!r}"
         else:
-            assert scraps[name] == expected, f"{notebook.name}: {name}"
+            assert scraps[name] == expected, f"{run_id}: {name}={scraps[name]!r}"

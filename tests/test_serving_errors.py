@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from tutorial_lib.serving import Limits, create_app, free_port
+from tutorial_lib.serving import Limits, UrlPolicy, create_app, free_port
 
 
 class NeverCalled:
@@ -59,7 +59,8 @@ def image_server():
 @pytest.fixture(scope="module")
 def client():
     limits = Limits(max_body_bytes=200_000, max_image_bytes=100_000, max_pixels=100 * 100, url_timeout_s=2)
-    return TestClient(create_app(NeverCalled(), limits))
+    # loopback URLs are refused by default (tests/test_serving_urls.py); this server may fetch the local test server
+    return TestClient(create_app(NeverCalled(), limits, urls=UrlPolicy(allow=["127.0.0.1"])))
 
 
 @pytest.mark.parametrize("name, body, status, message", [
@@ -118,3 +119,77 @@ def test_truncated_image_is_refused_even_when_pil_was_made_tolerant(client):
 def test_health(client):
     body = client.get("/health").json()
     assert body["errorCode"] == 0 and body["result"] == {"status": "healthy"}
+
+
+def png_header_only(width, height):
+    """A PNG whose header declares ``width`` x ``height`` with almost no pixel data (a decompression bomb)."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + \
+        chunk(b"IEND", b"")
+
+
+def jpeg_header_only(width, height):
+    """A real JPEG whose frame header (SOF0) is rewritten to declare ``width`` x ``height``."""
+    import struct
+
+    data = bytearray(jpeg_bytes())
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5:sof + 9] = struct.pack(">HH", height, width)
+    return bytes(data)
+
+
+@pytest.mark.parametrize("name, data", [
+    ("PNG beyond PIL's own bomb limit", png_header_only(100_000, 100_000)),
+    ("PNG under PIL's limit, over the server's", png_header_only(9_000, 9_000)),
+    ("JPEG declaring 65535 x 65535", jpeg_header_only(65_535, 65_535)),
+])
+def test_enormous_declared_size_is_413_not_500(name, data):
+    """Used to be HTTP 500 (PIL's DecompressionBombError escaped); the header is checked before decoding."""
+    client = TestClient(create_app(NeverCalled()), raise_server_exceptions=False)  # default limits
+    assert len(data) < 5000
+    response = client.post("/instance-segmentation", json={"image": b64(data)})
+    assert response.status_code == 413, response.text
+    body = response.json()
+    assert body["errorCode"] == 413 and "pixels" in body["errorMsg"] and body["logId"]
+
+
+def test_body_limit_holds_without_a_content_length(client):
+    def chunks():  # chunked transfer: the server cannot trust a declared length
+        yield b'{"image": "'
+        for _ in range(30):
+            yield b"A" * 10_000
+        yield b'"}'
+
+    response = client.post("/instance-segmentation", content=chunks(), headers={"content-type": "application/json"})
+    assert response.status_code == 413 and "larger than 200000 bytes" in response.json()["errorMsg"]
+
+
+def test_openapi_page_shows_paddlex_schema(client):
+    spec = client.get("/openapi.json").json()
+    schemas = spec["components"]["schemas"]
+    assert set(schemas["InferRequest"]["properties"]) == {"image", "threshold", "visualize", "polygons"}
+    assert schemas["InferRequest"]["required"] == ["image"]
+    assert set(schemas["Instance"]["properties"]) >= {"bbox", "categoryId", "categoryName", "score", "mask"}
+    assert set(schemas["Mask"]["properties"]) == {"rleResult", "size"}
+    assert set(schemas["ErrorResponse"]["properties"]) == {"logId", "errorCode", "errorMsg"}
+    infer = spec["paths"]["/instance-segmentation"]["post"]
+    assert infer["operationId"] == "infer" and {"400", "413", "422", "503"} <= set(infer["responses"])
+    assert client.get("/docs").status_code == 200
+
+
+def test_unexpected_failure_is_500_in_the_envelope():
+    class Broken:
+        def predict(self, image, threshold=None):
+            raise RuntimeError("boom")
+
+    client = TestClient(create_app(Broken(), warmup=False), raise_server_exceptions=False)
+    response = client.post("/instance-segmentation", json={"image": b64(png_bytes())})
+    body = response.json()
+    assert response.status_code == 500 and body["errorCode"] == 500 and "RuntimeError" in body["errorMsg"]
+    assert client.get("/health").status_code == 200

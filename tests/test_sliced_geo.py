@@ -16,7 +16,7 @@ from shapely.geometry import shape
 
 from tutorial_lib.errors import UserError
 from tutorial_lib.pipeline.geo import predict_geotiff
-from tutorial_lib.pipeline.sliced import instances_to_full_masks, sliced_predict, tile_grid
+from tutorial_lib.pipeline.sliced import sliced_predict, tile_grid
 
 # (class, kind, x, y, size): red discs = class 0, green squares = class 1; several straddle tile borders
 OBJECTS = [(0, "disc", 190, 200, 40), (0, "disc", 600, 120, 25), (1, "square", 380, 380, 70),
@@ -71,17 +71,17 @@ def test_objects_cut_by_tile_borders_come_out_once_and_whole(slice_size, overlap
     image, truth = scene()
     instances = sliced_predict(image, detector, slice_size, overlap, progress=False)
     assert len(instances) == len(truth)
-    masks = instances_to_full_masks(instances, *image.shape[:2])
+    masks = instances.full_masks()
     for cls, gt in truth:
         best = max(range(len(instances)), key=lambda k: iou(masks[k], gt))
-        assert instances[best].cls_id == cls and iou(masks[best], gt) > 0.99
+        assert instances.class_ids[best] == cls and iou(masks[best], gt) > 0.99
 
 
 def test_sliced_equals_whole_image_prediction():
     image, _ = scene()
     whole = detector(image)
     sliced = sliced_predict(image, detector, 256, 0.25, progress=False)
-    masks = instances_to_full_masks(sliced, *image.shape[:2])
+    masks = sliced.full_masks()
     for ref in whole.masks:
         assert max(iou(ref, m) for m in masks) > 0.99
 
@@ -97,28 +97,53 @@ def geotiff(tmp_path):
     return path, transform, truth
 
 
+def read_vectors(path):
+    """Features of a GeoPackage / FlatGeobuf as (shapely geometry, properties dict), and the layer's CRS."""
+    import shapely
+    from pyogrio.raw import read
+
+    meta, _, geometry, fields = read(path)
+    rows = [dict(zip(meta["fields"], values)) for values in zip(*fields)]
+    return [(shapely.from_wkb(g), row) for g, row in zip(geometry, rows)], meta["crs"]
+
+
 def test_geotiff_polygons_land_at_map_coordinates(geotiff, tmp_path):
     path, transform, truth = geotiff
     summary = predict_geotiff(detector, path, tmp_path / "out.geojson", slice_size=256, overlap_ratio=0.25,
-                              mask_path=tmp_path / "mask.tif", progress=False)
+                              mask_path=tmp_path / "mask.tif", vector_path=tmp_path / "out.gpkg",
+                              instance_path=tmp_path / "instances.tif", progress=False)
     collection = json.loads((tmp_path / "out.geojson").read_text())
     assert summary["instances"] == len(truth) == len(collection["features"])
-    assert collection["crs"]["properties"]["name"] == "EPSG:32633"
+    assert "crs" not in collection  # RFC 7946: WGS 84 lon/lat; the native CRS lives in the GeoPackage
+    features, crs = read_vectors(tmp_path / "out.gpkg")
+    assert len(features) == len(truth) and rasterio.crs.CRS.from_user_input(crs).to_epsg() == 32633
     for (cls, kind, x, y, size), (_, gt) in zip(OBJECTS, truth):
         map_x, map_y = transform @ (x + 0.5, y + 0.5)
-        feature = min(collection["features"],
-                      key=lambda f: shape(f["geometry"]).centroid.distance(shape({"type": "Point",
+        geometry, props = min(features, key=lambda f: f[0].centroid.distance(shape({"type": "Point",
                                                                                   "coordinates": [map_x, map_y]})))
-        geometry = shape(feature["geometry"])
-        assert feature["properties"]["class_id"] == cls and feature["properties"]["label"] == LABELS[cls]
+        assert props["class_id"] == cls and props["label"] == LABELS[cls]
         assert abs(geometry.centroid.x - map_x) < 0.5 and abs(geometry.centroid.y - map_y) < 0.5
         assert geometry.area == pytest.approx(gt.sum() * 0.25, rel=0.01)  # 0.5 m x 0.5 m pixels
+        assert props["area_m2"] == pytest.approx(geometry.area, rel=1e-6) and props["pixel_area"] == gt.sum()
+        lon_lat = [f for f in collection["features"] if f["id"] == props["instance_id"]][0]
+        assert lon_lat["properties"]["area_m2"] == props["area_m2"]
+        lon, lat = warp_transform("EPSG:32633", "EPSG:4326", [map_x], [map_y])
+        centroid = shape(lon_lat["geometry"]).centroid
+        assert abs(centroid.x - lon[0]) < 1e-5 and abs(centroid.y - lat[0]) < 1e-5
     with rasterio.open(tmp_path / "mask.tif") as mask:
         assert mask.crs.to_epsg() == 32633 and mask.transform == transform
         classes = mask.read(1)
     for cls in (0, 1):
         expected = sum(gt.sum() for c, gt in truth if c == cls)
         assert (classes == cls + 1).sum() == expected
+    with rasterio.open(tmp_path / "instances.tif") as ids:
+        assert ids.crs.to_epsg() == 32633 and ids.transform == transform
+        assert ids.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+        ids = ids.read(1)
+    for geometry, props in features:  # each instance id paints exactly its own polygon's pixels
+        assert (ids == props["instance_id"]).sum() == props["pixel_area"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["instances.tif", "mask.tif", "out.geojson", "out.gpkg",
+                                                          "scene.tif"]  # no temporaries, nothing beside the input
 
 
 def test_geojson_in_epsg4326(geotiff, tmp_path):

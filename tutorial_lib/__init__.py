@@ -9,15 +9,65 @@ Every tutorial step is usable three ways with the same names: a notebook cell, t
                               "Global.dataset_dir=data/remote_sense_sample"])
     for result in tl.create_pipeline("instance_segmentation").predict("data/remotesensing_demo.png"):
         result.print(); result.save_to_img("output/"); result.save_to_json("output/")
+
+The notebooks import only this module. Names below ``_LAZY`` are re-exported on first use, so that
+``import tutorial_lib`` (and the CLI) does not load paddle, the predictor or ipywidgets until a name is used.
 """
+import importlib
+
 from .config import load_config
 from .data.sample import generate_sample
 from .errors import UserError
-from .models.registry import list_models
+from .models.registry import CPU_MODEL, list_models
 from .modes import run
 from .pipeline import get_pipeline_config, list_pipelines
 from .quickstart import create_pipeline
 
 __version__ = "0.1.0"
+
+# name -> module it comes from (relative to this package); loaded on first attribute access
+_LAZY = {
+    # notebook 01/04: data
+    "load_coco": ".data.coco", "draw_coco_image": ".viz", "draw_instances": ".viz",
+    "coco_to_labelme": ".data.convert", "coco_to_voc": ".data.convert",
+    "download_dataset": ".data.download", "list_backups": ".data.split", "undo_split": ".data.split",
+    # notebook 02/07: the quick-start model
+    "quickstart_model_dir": ".quickstart", "training_scene": ".quickstart",
+    # notebook 03: measuring models
+    "count_parameters": ".bench", "measure_mask_rtdetr": ".bench", "median_ms": ".bench",
+    "build_mask_rtdetr": ".models.mask_rtdetr",
+    # notebooks 06/07: prediction, deployment
+    "Instances": ".structures", "InstanceSegResult": ".predict", "Predictor": ".predict", "read_image": ".predict",
+    "export_untrained": ".engine.export", "UnsupportedModelError": ".predict.onnx_export",
+    "BackgroundServer": ".serving", "Client": ".serving", "tile_grid": ".pipeline.sliced",
+    # the notebooks' browsers and helpers
+    "DatasetBrowser": ".widgets", "RunComparer": ".widgets", "PredictionBrowser": ".widgets",
+    "SceneViewer": ".widgets", "GPU_MODEL": ".widgets", "default_model": ".widgets", "run_dir": ".widgets",
+    "trained_model_dir": ".widgets", "table": ".widgets", "plot_accuracy_vs_size": ".widgets", "fold": ".widgets", "capture_output": ".widgets",
+}
+_SUBMODULES = ("widgets", "predict", "pipeline", "serving", "data", "models", "engine", "viz", "structures", "bench")
+
 __all__ = ["UserError", "create_pipeline", "generate_sample", "get_pipeline_config", "list_models", "list_pipelines",
-           "load_config", "run"]
+           "load_config", "run", "CPU_MODEL", *sorted(_LAZY)]
+
+
+# modules that import paddle at their top: paddle is imported through paddle_env first (thread count, no log chatter)
+_PADDLE = {".models.mask_rtdetr", ".bench", ".engine.export"}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        if _LAZY[name] in _PADDLE:
+            from .paddle_env import import_paddle
+
+            import_paddle()
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'tutorial_lib' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY) | set(_SUBMODULES))

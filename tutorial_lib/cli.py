@@ -46,9 +46,26 @@ def _module_parser():
     pipe.add_argument("--use_hpip", action="store_true", help="high-performance inference: pick the fastest backend")
     pipe.add_argument("--slice_size", type=int, help="sliced inference for large scenes: tile size in pixels")
     pipe.add_argument("--overlap_ratio", type=float, default=0.2, help="tile overlap for sliced inference")
-    pipe.add_argument("--epsg4326", action="store_true", help="GeoJSON in longitude/latitude instead of the raster CRS")
+    pipe.add_argument("--merge_mode", default="GREEDYNMM", help="merging of tile predictions: GREEDYNMM, NMM or NMS")
+    pipe.add_argument("--match_metric", default="IOU", help="when two tile predictions are one object: IOU or IOS")
+    pipe.add_argument("--match_on", default="masks", help="compare masks (default) or boxes")
+    pipe.add_argument("--match_threshold", type=float, default=0.5, help="match above this IOU/IOS")
+    pipe.add_argument("--full_image", nargs="?", type=int, const=-1, default=0, metavar="SIZE",
+                      help="also predict the whole scene downscaled to SIZE px (default --slice_size) and merge it")
+    pipe.add_argument("--simplify", type=float, default=0.0, metavar="PIXELS",
+                      help="simplify GeoTIFF polygons (topology kept) with this tolerance in pixels")
+    pipe.add_argument("--overwrite", action="store_true", help="folder input: redo scenes already predicted")
+    pipe.add_argument("--epsg4326", action="store_true",
+                      help="require georeferencing (GeoJSON is always longitude/latitude, RFC 7946)")
     pipe.add_argument("--host", default="127.0.0.1")
     pipe.add_argument("--port", type=int, default=8080)
+    pipe.add_argument("--max_batch_size", type=int, default=1,
+                      help="--serve: group up to this many concurrent requests per model call (micro-batching)")
+    pipe.add_argument("--max_wait_ms", type=float, default=10.0, help="--serve: how long a batch waits to fill")
+    pipe.add_argument("--url_allow", action="append", default=[], metavar="HOST_OR_CIDR",
+                      help="--serve: fetch image URLs on this host or network although it is not public "
+                           "(repeatable; loopback, private and link-local targets are refused otherwise)")
+    pipe.add_argument("--no_url_inputs", action="store_true", help="--serve: refuse image URLs (base64 only)")
     onnx = parser.add_argument_group("ONNX export (paddle2onnx)")
     onnx.add_argument("--paddle2onnx", action="store_true", help="convert an exported model to ONNX")
     onnx.add_argument("--paddle_model_dir", help="exported model folder (inference.pdmodel, .pdiparams, .yml)")
@@ -61,32 +78,57 @@ def _run_pipeline(args):
     from pathlib import Path
 
     from .pipeline import get_pipeline_config
-    from .quickstart import create_pipeline
+    from .quickstart import create_pipeline, model_plan
 
     if args.get_pipeline_config:
         path = get_pipeline_config(args.get_pipeline_config, args.save_path or ".")
         print(f"pipeline config written to {path}")
+        print(model_plan(get_pipeline_config(args.get_pipeline_config)))
         return
     if not args.pipeline:
         raise UserError("--serve and --input need --pipeline instance_segmentation (or a pipeline YAML)")
-    pipeline = create_pipeline(args.pipeline, device=args.device, run_mode=args.run_mode, use_hpip=args.use_hpip)
     if args.serve:
-        from .serving import serve
+        from .serving import Batching, UrlPolicy, serve
 
-        serve(pipeline, args.host, args.port)
+        def load():  # in the server's model thread: the port answers (/health/live) while the model loads
+            pipeline = create_pipeline(args.pipeline, device=args.device, run_mode=args.run_mode,
+                                       use_hpip=args.use_hpip)
+            print(f"model: {pipeline.model_name} ({pipeline.model_source}, {pipeline.predictor.model_dir})")
+            return pipeline
+
+        batching = Batching(args.max_batch_size, args.max_wait_ms) if args.max_batch_size > 1 else None
+        serve(load, args.host, args.port, urls=UrlPolicy(enabled=not args.no_url_inputs, allow=args.url_allow),
+              batching=batching)
         return
+    pipeline = create_pipeline(args.pipeline, device=args.device, run_mode=args.run_mode, use_hpip=args.use_hpip)
+    print(f"model: {pipeline.model_name} ({pipeline.model_source}, {pipeline.predictor.model_dir})")
     if not args.input:
         raise UserError("--pipeline needs --input (an image, folder or URL) or --serve")
     out = Path(args.save_path or "output")
+    merge = {"merge_mode": args.merge_mode, "match_metric": args.match_metric, "match_on": args.match_on,
+             "match_threshold": args.match_threshold,
+             "full_image": True if args.full_image == -1 else args.full_image}
+    if Path(str(args.input)).is_dir():
+        from .pipeline.batch import predict_folder
+
+        summary = predict_folder(pipeline, args.input, out, args.slice_size, args.overlap_ratio, args.threshold,
+                                 overwrite=args.overwrite, **merge)
+        print(json.dumps({k: (len(v) if isinstance(v, list) else v) for k, v in summary.items()}, indent=2))
+        return
+    from .pipeline.geo import is_georeferenced_file
+
+    stem = Path(str(args.input)).stem
+    is_tiff = str(args.input).lower().endswith((".tif", ".tiff"))
+    if is_tiff and (args.slice_size or is_georeferenced_file(args.input)):  # GeoTIFFs keep their georeferencing
+        from .pipeline.batch import geo_outputs
+
+        summary = pipeline.predict_geotiff(args.input, slice_size=args.slice_size, overlap_ratio=args.overlap_ratio,
+                                           threshold=args.threshold, to_epsg4326=args.epsg4326,
+                                           simplify_tolerance=args.simplify, **geo_outputs(out, stem), **merge)
+        print(json.dumps(summary, indent=2))
+        return
     if args.slice_size:
-        stem = Path(str(args.input)).stem
-        if str(args.input).lower().endswith((".tif", ".tiff")):
-            summary = pipeline.predict_geotiff(args.input, out / f"{stem}.geojson", args.slice_size,
-                                               args.overlap_ratio, args.threshold, args.epsg4326,
-                                               mask_path=out / f"{stem}_mask.tif")
-            print(json.dumps(summary, indent=2))
-            return
-        results = [pipeline.predict_sliced(args.input, args.slice_size, args.overlap_ratio, args.threshold)]
+        results = [pipeline.predict_sliced(args.input, args.slice_size, args.overlap_ratio, args.threshold, **merge)]
     else:
         results = pipeline.predict(args.input, threshold=args.threshold)
     for result in results:
@@ -139,11 +181,20 @@ def _run_command(command, args):
     elif command == "models":
         from .models.registry import list_models
 
-        print(f"{'model':32s} {'mask AP':>7s} {'GPU ms':>7s} {'CPU ms':>7s} {'size MB':>7s}")
+        def number(value, places):  # as PaddleX prints it: 118.30, 41.0, but 33.5007 in full
+            if value is None:
+                return "-"
+            text = f"{value:.{places}f}"
+            return text if float(text) == value else repr(value)
+
+        def cell(*values, places=2):  # normal / high-performance mode
+            return " / ".join(number(v, places) for v in values)
+
+        print(f"{'model':30s} {'mask AP':>7s} {'GPU ms (normal / HP)':>21s} {'CPU ms (normal / HP)':>21s} "
+              f"{'size MB':>7s}")
         for m in list_models():
-            cells = [f"{m[k]:7.1f}" if m[k] is not None else f"{'-':>7s}"
-                     for k in ("mask_ap", "gpu_ms", "cpu_ms", "size_mb")]
-            print(f"{m['name']:32s} " + " ".join(cells))
+            print(f"{m['name']:30s} {cell(m['mask_ap'], places=1):>7s} {cell(m['gpu_ms'], m['gpu_ms_hp']):>21s} "
+                  f"{cell(m['cpu_ms'], m['cpu_ms_hp']):>21s} {cell(m['size_mb'], places=1):>7s}")
     elif command == "pipelines":
         from .pipeline.registry import list_pipelines
 

@@ -9,15 +9,46 @@ from .config import load_config, validate_device
 from .config.loader import normalize_overrides
 
 
+def prepare_dataset(cfg):
+    """What PaddleX does before a check: convert (``CheckDataset.convert``), then re-split (``CheckDataset.split``).
+
+    Returns ``(dataset_dir, {"convert": summary or None, "split": summary or None})``. A conversion never touches
+    the originals: the COCO result goes to ``{Global.output}/converted_dataset`` and is what gets split and checked.
+    """
+    from pathlib import Path
+
+    from .data.check import dataset_dir_of
+
+    dataset_dir = dataset_dir_of(cfg)
+    output_dir, seed = Path(cfg["Global"]["output"]), cfg["Global"]["seed"]
+    convert, split = cfg["CheckDataset"]["convert"], cfg["CheckDataset"]["split"]
+    done = {"convert": None, "split": None}
+    if convert["enable"]:
+        from .data.convert import convert_dataset
+
+        done["convert"] = convert_dataset(convert["src_dataset_type"], dataset_dir, output_dir / "converted_dataset",
+                                          seed=seed)
+        dataset_dir = Path(done["convert"]["dataset_dir"])
+    if split["enable"]:
+        from .data.split import split_dataset
+
+        done["split"] = split_dataset(dataset_dir, split["train_percent"], split["val_percent"], seed=seed)
+    return dataset_dir, done
+
+
 def check_dataset(cfg):
     from .data.check import check_dataset
 
-    return check_dataset(cfg)
+    dataset_dir, done = prepare_dataset(cfg)
+    return check_dataset(cfg, dataset_dir=dataset_dir, extra=done)
 
 
 def train(cfg):
     from .engine.train import train
+    from .models.registry import resolve_pretrain_weight
 
+    t = cfg["Train"]
+    t["pretrain_weight_path"] = resolve_pretrain_weight(t["pretrain_weight_path"], cfg["Global"]["model"])
     return train(cfg)
 
 

@@ -7,6 +7,7 @@ so ``True``, ``null``/``None``, ``[1, 2]``, ``0.001`` and ``1e-4`` all mean what
 import copy
 import difflib
 import re
+import sys
 from pathlib import Path
 
 import yaml
@@ -145,19 +146,55 @@ def bundled_configs():
     return {path.stem: path for path in sorted(BUNDLED_DIR.glob("*.yaml"))}
 
 
-def resolve_config_path(config):
-    """A YAML path, or a model name whose bundled YAML lives in ``tutorial_lib/configs``."""
+# PaddleX's config paths, as its tutorials write them: paddlex/configs/modules/<module>/<model>.yaml (3.0) and
+# paddlex/configs/<module>/<model>.yaml (3.0 beta). Only instance segmentation lives in this library.
+_PADDLEX_PATH = re.compile(r"(?:^|/)paddlex/configs/(?:modules/)?(?P<module>[\w-]+)/(?P<model>[^/]+)\.ya?ml$")
+PADDLEX_MODULE = "instance_segmentation"
+
+
+def paddlex_config_model(config):
+    """The model name in a PaddleX config path (``paddlex/configs/modules/instance_segmentation/X.yaml`` -> ``X``),
+    or None when ``config`` is no such path."""
+    match = _PADDLEX_PATH.search(str(config).replace("\\", "/"))
+    if not match:
+        return None
+    if match.group("module") != PADDLEX_MODULE:
+        raise UserError(f"{config} is a PaddleX config of the {match.group('module')!r} module; this library runs "
+                        f"only {PADDLEX_MODULE} (paddlex/configs/modules/{PADDLEX_MODULE}/<model>.yaml)")
+    return match.group("model")
+
+
+def _unknown_model(what, name, bundled):
+    close = difflib.get_close_matches(name, list(bundled), n=3, cutoff=0.5)
+    hint = f"; did you mean {' or '.join(close)}?" if close else f"; registered models: {', '.join(bundled)}"
+    return UserError(what + hint)
+
+
+def resolve_config_path(config, notice=None):
+    """A YAML path, a model name whose bundled YAML lives in ``tutorial_lib/configs``, or a PaddleX config path
+    (``paddlex/configs/modules/instance_segmentation/<model>.yaml``) that does not exist here: then the bundled
+    config of ``<model>`` is used and ``notice`` (default: one line on stderr) says so."""
     bundled = bundled_configs()
     path = Path(config)
-    if path.suffix in (".yaml", ".yml") or path.exists():
-        if not path.exists():
-            raise UserError(f"config file {config} does not exist")
+    if path.exists():
         return path
+    model = paddlex_config_model(config)
+    if model is not None:
+        if model not in bundled:
+            raise _unknown_model(f"{config} does not exist here and {model!r} is not a registered model", model,
+                                 bundled)
+        (notice or _stderr)(f"notice: {config} does not exist here; using the bundled config of {model} "
+                            f"({bundled[model]})")
+        return bundled[model]
+    if path.suffix in (".yaml", ".yml"):
+        raise UserError(f"config file {config} does not exist")
     if config in bundled:
         return bundled[config]
-    close = difflib.get_close_matches(config, list(bundled), n=3, cutoff=0.5)
-    hint = f"; did you mean {' or '.join(close)}?" if close else f"; registered models: {', '.join(bundled)}"
-    raise UserError(f"{config!r} is neither a YAML file nor a registered model{hint}")
+    raise _unknown_model(f"{config!r} is neither a YAML file nor a registered model", config, bundled)
+
+
+def _stderr(message):
+    print(message, file=sys.stderr, flush=True)
 
 
 def normalize_overrides(overrides):

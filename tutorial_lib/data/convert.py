@@ -7,7 +7,8 @@ Output (``dst_dir``)::
     annotations/instance_val.json
 
 Category ids are 1..N in the order of a label list (``label_list`` argument, or ``labels.txt`` /
-``label.txt`` in the source folder), otherwise in sorted name order. The train/val split follows the
+``label.txt`` / ``class_names.txt`` in the source folder; LabelMe's ``__ignore__`` and ``_background_`` lines are
+not classes), otherwise in sorted name order. The train/val split follows the
 source when it has one (LabelMe: ``train_anno_list.txt``/``val_anno_list.txt``; VOC:
 ``ImageSets/Segmentation/{train,val}.txt``), otherwise it is a seeded shuffle with ``train_percent``
 (default 80) of the images in train (at least one image in each split).
@@ -16,12 +17,16 @@ Sources:
 
 * **LabelMe**: one JSON per image anywhere under ``src_dir`` with ``shapes`` of type polygon,
   rectangle or circle (other types are skipped and counted); shapes with the same ``label`` and
-  ``group_id`` form one instance. ``imagePath`` is resolved relative to the JSON, then by name in the
+  ``group_id`` form one instance. As in LabelMe's own ``labelme2coco``, shapes labelled ``__ignore__`` are
+  skipped and ``_background_`` is not a class (both counted in ``skipped_shapes``). ``imagePath`` is resolved relative to the JSON, then by name in the
   JSON's folder, ``images/`` and ``src_dir``; if the image is missing, embedded ``imageData`` is used.
 * **VOC**: ``Annotations/<name>.xml``, ``JPEGImages/``, ``SegmentationObject/<name>.png`` (palette
   index k = the k-th ``<object>`` of the XML, 0 background, 255 void) and optionally
-  ``SegmentationClass/<name>.png`` (used for the class when the XML has no k-th object; needs a label
-  list). Masks become polygons from their outer contours (holes are filled).
+  ``SegmentationClass/<name>.png`` (used for the class when the XML has no k-th object: index k is the k-th
+  class of the label list, or of the 20 PASCAL VOC classes when there is no list). LabelMe's VOC export
+  (``labelme2voc``: ``JPEGImages/``, ``SegmentationClass/`` and ``SegmentationObject/`` PNGs -- or
+  ``SegmentationClassPNG/``/``SegmentationObjectPNG/`` -- no ``Annotations/``, ``class_names.txt``) is read the
+  same way. Masks become polygons from their outer contours (holes are filled).
 """
 import base64
 import io
@@ -41,7 +46,13 @@ from ..errors import UserError
 from .categories import coco_categories
 from .coco import load_coco
 
-LABEL_FILES = ("labels.txt", "label.txt")
+LABEL_FILES = ("labels.txt", "label.txt", "class_names.txt")
+IGNORE_LABEL, BACKGROUND_LABEL = "__ignore__", "_background_"  # LabelMe's conventions, not classes
+NOT_CLASSES = (IGNORE_LABEL, BACKGROUND_LABEL, "background")
+# PASCAL VOC's 20 classes in palette-index order (index 1 = aeroplane): the classes of a SegmentationClass PNG
+# when the dataset brings no label list
+VOC_CLASSES = ("aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow", "diningtable",
+               "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor")
 CIRCLE_POINTS = 32
 MAX_LISTED = 10  # problems named in one error message
 
@@ -55,7 +66,7 @@ def read_label_list(src_dir, label_list=None):
     for path in candidates:
         if path.is_file():
             names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-            return [n for n in names if n not in ("background", "_background_")]
+            return [n for n in names if n not in NOT_CLASSES]
     if label_list:
         raise UserError(f"label list {label_list} does not exist")
     return None
@@ -143,16 +154,16 @@ def _write_coco(records, names, dst_dir, source, split_rule):
             **{f"{name}_annotations": len(s["annotations"]) for name, s in splits.items()}}
 
 
-def _finish(records, src_dir, dst_dir, label_list, train_percent, seed, source, listed_split):
+def _finish(records, src_dir, dst_dir, label_list, train_percent, seed, source, listed_split, default_names=None):
     """Resolve category names, splits and write; shared by both converters."""
     labels = sorted({label for r in records for label, _ in r["instances"]})
     names = read_label_list(src_dir, label_list)
     if names is None:
-        names = labels
+        names = list(default_names) if default_names else labels
     unknown = [label for label in labels if label not in names]
     if unknown:
-        _fail(src_dir, [f"label {label!r} is not in the label list {names}; add it to labels.txt or fix the "
-                        "annotation" for label in unknown])
+        _fail(src_dir, [f"label {label!r} is not in the label list {names}; add it to labels.txt (or class_names.txt)"
+                        " or fix the annotation" for label in unknown])
     if not records:
         raise UserError(f"cannot convert {src_dir}: no annotated image found")
     _assign_splits(records, train_percent, seed)
@@ -239,6 +250,9 @@ def _labelme_record(json_path, src_dir, skipped):
     groups = {}
     for index, shape in enumerate(data["shapes"]):
         label = str(shape.get("label") or "").strip()
+        if label in (IGNORE_LABEL, BACKGROUND_LABEL):  # LabelMe: ignored regions, and background is no class
+            skipped[label] = skipped.get(label, 0) + 1
+            continue
         polygon = _shape_polygon(shape)
         if not label or polygon is None:
             kind = "no label" if not label else shape.get("shape_type") or "polygon"
@@ -296,7 +310,16 @@ def _palette_indices(path):
         return np.asarray(image)
 
 
+def _mask_dir(src_dir, kind):
+    """``SegmentationObject``/``SegmentationClass``, or LabelMe's ``...PNG`` folder when only that has PNGs."""
+    plain = src_dir / kind
+    if not any(plain.glob("*.png")) and any((src_dir / f"{kind}PNG").glob("*.png")):
+        return src_dir / f"{kind}PNG"
+    return plain
+
+
 def _voc_record(stem, src_dir, names):
+    """One image's instances; ``names`` None means the 20 VOC classes for class indices (flagged in the record)."""
     xml_path = src_dir / "Annotations" / f"{stem}.xml"
     root = ET.parse(xml_path).getroot() if xml_path.is_file() else None
     file_name = (root.findtext("filename") if root is not None else None) or f"{stem}.jpg"
@@ -308,46 +331,51 @@ def _voc_record(stem, src_dir, names):
         image_path = matches[0]
     image_bytes = image_path.read_bytes()
     width, height, _ = _image_info(image_bytes)
-    objects = _palette_indices(src_dir / "SegmentationObject" / f"{stem}.png")
+    object_dir = _mask_dir(src_dir, "SegmentationObject")
+    objects = _palette_indices(object_dir / f"{stem}.png")
     if objects.shape != (height, width):
-        raise ValueError(f"SegmentationObject/{stem}.png is {objects.shape[1]}x{objects.shape[0]}, the image "
+        raise ValueError(f"{object_dir.name}/{stem}.png is {objects.shape[1]}x{objects.shape[0]}, the image "
                          f"{width}x{height}")
-    class_path = src_dir / "SegmentationClass" / f"{stem}.png"
+    class_path = _mask_dir(src_dir, "SegmentationClass") / f"{stem}.png"
     classes = _palette_indices(class_path) if class_path.is_file() else None
     xml_names = [(o.findtext("name") or "").strip() for o in root.findall("object")] if root is not None else []
-    instances = []
+    instances, default_classes = [], False
     for k in sorted(set(np.unique(objects).tolist()) - {0, 255}):
         mask = objects == k
         if k <= len(xml_names) and xml_names[k - 1]:
             label = xml_names[k - 1]
-        elif classes is not None and names:
+        elif classes is not None:
+            class_names = names if names is not None else VOC_CLASSES
+            default_classes |= names is None
             index = int(np.bincount(classes[mask]).argmax())
-            if not 1 <= index <= len(names):
-                raise ValueError(f"object {k} has class index {index}, outside the label list")
-            label = names[index - 1]
+            if not 1 <= index <= len(class_names):
+                list_name = "label list" if names is not None else "20 PASCAL VOC classes (no class_names.txt)"
+                raise ValueError(f"object {k} has class index {index}, outside the {list_name}")
+            label = class_names[index - 1]
         else:
-            raise ValueError(f"object {k} of SegmentationObject/{stem}.png has no <object> in the XML and no class "
-                             "(needs SegmentationClass/ and a labels.txt)")
+            raise ValueError(f"object {k} of {object_dir.name}/{stem}.png has no <object> in the XML and no class "
+                             "(needs SegmentationClass/)")
         geometry = _instance(mask_polygons(mask), width, height)
         if geometry is not None:
             instances.append((label, geometry))
     return {"file_name": image_path.name, "image_bytes": image_bytes, "width": width, "height": height,
-            "instances": instances, "split": None}
+            "instances": instances, "split": None, "default_classes": default_classes}
 
 
 def convert_voc(src_dir, dst_dir, label_list=None, train_percent=80, seed=0, overwrite=False):
     """Convert a VOC instance-segmentation folder to COCO in ``dst_dir``; return a summary."""
     src_dir, dst_dir = _prepare_dst(src_dir, dst_dir, overwrite)
-    if not (src_dir / "SegmentationObject").is_dir():
+    object_dir = _mask_dir(src_dir, "SegmentationObject")
+    if not object_dir.is_dir():
         raise UserError(f"cannot convert {src_dir}: VOC instance segmentation needs SegmentationObject/ "
-                        "(and JPEGImages/, Annotations/)")
+                        "(and JPEGImages/; Annotations/ or SegmentationClass/ for the classes)")
     sets = src_dir / "ImageSets" / "Segmentation"
     listed = {}
     if (sets / "train.txt").is_file() and (sets / "val.txt").is_file():
         listed = {stem: split for split in ("train", "val") for stem in _read_list(sets / f"{split}.txt")}
         stems = sorted(listed)
     else:
-        stems = sorted(p.stem for p in (src_dir / "SegmentationObject").glob("*.png"))
+        stems = sorted(p.stem for p in object_dir.glob("*.png"))
     names = read_label_list(src_dir, label_list)
     records, problems, used = [], [], set()
     for stem in stems:
@@ -362,7 +390,8 @@ def convert_voc(src_dir, dst_dir, label_list=None, train_percent=80, seed=0, ove
     if problems:
         _fail(src_dir, problems)
     rule = "ImageSets/Segmentation/train.txt / val.txt" if listed else None
-    return _finish(records, src_dir, dst_dir, label_list, train_percent, seed, "VOC", rule)
+    default = VOC_CLASSES if any(r["default_classes"] for r in records) else None
+    return _finish(records, src_dir, dst_dir, label_list, train_percent, seed, "VOC", rule, default)
 
 
 CONVERTERS = {"LabelMe": convert_labelme, "VOC": convert_voc}

@@ -1,6 +1,11 @@
 """Checkpoints in PaddleX's layout: ``NAME/NAME.pdparams`` (weights), ``.pdopt`` (optimizer), ``.pdstates``
 (where training stands: epoch, step, random seeds' position, metric history, and the model's architecture,
-classes and name, so that evaluate / export / resume rebuild exactly what was trained)."""
+classes and name, so that evaluate / export / resume rebuild exactly what was trained).
+
+With weight EMA (``Architecture.use_ema``) PaddleDetection's trainer swaps the two sets of weights when it saves
+(``ppdet.utils.checkpoint.save_model(..., ema_model=...)``): ``.pdparams`` holds the averaged weights (so that
+evaluation, export and prediction, which read ``.pdparams``, use them) and ``.pdema`` the raw training weights;
+resuming loads ``.pdema`` into the model and ``.pdparams`` into the average. This module does the same."""
 import shutil
 from pathlib import Path
 
@@ -25,13 +30,45 @@ def save(folder, name, model, optimizer=None, states=None):
     return {k: str(v) for k, v in paths.items()}
 
 
+def save_training(folder, name, model, optimizer_state, states, ema=None):
+    """A training checkpoint: ``.pdparams`` (the EMA weights when ``ema`` is given, else the model's), ``.pdema``
+    (the raw weights, with ``ema`` only), ``.pdopt`` (``optimizer_state``) and ``.pdstates`` (``states``, plus the
+    EMA's step counter under ``"ema"``). Returns the paths written, by extension."""
+    paddle = runtime.setup()
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    if ema is None:
+        paths.update(save(folder, name, model, None, states))
+    else:
+        paths["pdparams"] = str(folder / f"{name}.pdparams")
+        paddle.save(ema.state_dict(model), paths["pdparams"])
+        paths["pdema"] = str(folder / f"{name}.pdema")
+        paddle.save(model.state_dict(), paths["pdema"])
+        paths["pdstates"] = str(folder / f"{name}.pdstates")
+        paddle.save({**states, "ema": ema.states()}, paths["pdstates"])
+    paths["pdopt"] = str(folder / f"{name}.pdopt")
+    paddle.save(optimizer_state, paths["pdopt"])
+    return paths
+
+
+def load_training(prefix):
+    """``(raw weights, EMA weights or None)`` of a checkpoint: ``.pdema`` + ``.pdparams`` when it was saved with
+    EMA, else ``.pdparams`` + None."""
+    paddle = runtime.setup()
+    ema_file = Path(str(prefix) + ".pdema")
+    if ema_file.is_file():
+        return paddle.load(str(ema_file)), load_params(prefix)
+    return load_params(prefix), None
+
+
 def copy_checkpoint(src_folder, src_name, dst_folder, dst_name):
     dst_folder = Path(dst_folder)
     if dst_folder.exists():
         shutil.rmtree(dst_folder)
     dst_folder.mkdir(parents=True)
     out = {}
-    for ext in ("pdparams", "pdopt", "pdstates"):
+    for ext in ("pdparams", "pdema", "pdopt", "pdstates"):
         src = Path(src_folder) / f"{src_name}.{ext}"
         if src.exists():
             shutil.copyfile(src, dst_folder / f"{dst_name}.{ext}")
@@ -49,6 +86,9 @@ def resolve(path, key):
         if len(found) != 1:
             raise UserError(f"{key}={path} is a folder with {len(found)} .pdparams files; name the file")
         return found[0].with_suffix("")
+    if p.suffix == ".pdema":
+        raise UserError(f"{key}={path}: a .pdema file holds the raw training weights of an EMA run; pass the "
+                        f".pdparams next to it (the EMA weights, which PaddleDetection and PaddleX evaluate and export)")
     if p.suffix in (".pdparams", ".pdopt", ".pdstates"):
         p = p.with_suffix("")
     if not p.with_suffix(".pdparams").is_file():

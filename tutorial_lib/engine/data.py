@@ -115,11 +115,16 @@ def load_sample(roidbs, index, transforms, seed=None, epoch=0):
     return transforms(copy.deepcopy(roidbs[index]))
 
 
-def train_batches(split, transforms, batch_transforms, batch_size, seed, epoch, start_step=0):
-    """Yield ``(step, batch)`` for ``epoch`` from ``start_step`` on (earlier batches are not loaded)."""
-    batches = epoch_batches(len(split), batch_size, seed, epoch)
+def train_batches(split, transforms, batch_transforms, batch_size, seed, epoch, start_step=0, rank=0, world_size=1):
+    """Yield ``(step, batch)`` for ``epoch`` from ``start_step`` on (earlier batches are not loaded).
+
+    Data parallel: the epoch is cut into global batches of ``batch_size * world_size`` samples (the same cut for
+    every process) and process ``rank`` takes the ``rank``-th slice of ``batch_size`` of each, so that N processes
+    with batch b see exactly the samples one process with batch N*b sees."""
+    batches = epoch_batches(len(split), batch_size * world_size, seed, epoch)
     for step in range(start_step, len(batches)):
-        samples = [load_sample(split.roidbs, i, transforms, seed, epoch) for i in batches[step]]
+        shard = batches[step][rank * batch_size:(rank + 1) * batch_size] if world_size > 1 else batches[step]
+        samples = [load_sample(split.roidbs, i, transforms, seed, epoch) for i in shard]
         yield step, batch_transforms(samples)
 
 

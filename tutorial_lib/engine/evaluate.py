@@ -3,7 +3,8 @@
 Writes to ``Global.output``: ``evaluate_result.json`` (``done_flag``, ``metrics``: mask ``AP``, ``AP50``,
 ``AP75``, ``APs``/``APm``/``APl``, the same for boxes as ``bbox_*``, and ``per_class``), a confusion matrix
 (``confusion_matrix.png``) and an error breakdown (``error_breakdown.png``) of the predictions scoring at
-least ``Evaluate.score_threshold``.
+least ``Evaluate.score_threshold``. A checkpoint trained with EMA is evaluated with its averaged weights, which
+its ``.pdparams`` holds (PaddleDetection's layout, see :mod:`.checkpoint`).
 """
 import json
 import time
@@ -56,6 +57,7 @@ def evaluate(cfg):
     }
     (out / "evaluate_result.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n",
                                               encoding="utf-8")
-    print(f"evaluated {meta['model_name']} on {len(split)} images: mask AP={metrics['AP']:.4f} "
+    ema = " (the EMA weights; the raw ones are in .pdema)" if Path(str(prefix) + ".pdema").is_file() else ""
+    print(f"evaluated {meta['model_name']}{ema} on {len(split)} images: mask AP={metrics['AP']:.4f} "
           f"AP50={metrics['AP50']:.4f}, bbox AP={metrics['bbox_AP']:.4f}")
     return result

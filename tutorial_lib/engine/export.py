@@ -2,7 +2,8 @@
 
 ``Export.weight_path`` (``.pdparams``) -> ``Global.output``: ``inference.pdmodel``, ``inference.pdiparams``
 and ``inference.yml`` (model name, architecture, preprocessing ops, label list, outputs, draw threshold):
-everything :class:`tutorial_lib.predict.Predictor` needs, and nothing else.
+everything :class:`tutorial_lib.predict.Predictor` needs, and nothing else. A checkpoint trained with EMA
+exports its averaged weights: its ``.pdparams`` holds them (as in PaddleDetection and PaddleX; see :mod:`.checkpoint`).
 """
 import time
 from pathlib import Path

@@ -11,15 +11,25 @@ Outputs in ``Global.output`` follow PaddleX's layout::
     epoch_N/               epoch_N.pdparams/.pdopt/.pdstates (the last Train.keep_last_epochs epochs)
     interrupted/           written when training is interrupted (Ctrl-C); resume from it
 
+With ``Architecture.use_ema`` (the Mask-RT-DETR recipe) every checkpoint also has ``NAME.pdema``: as in
+PaddleDetection, ``.pdparams`` then holds the moving average of the weights (what evaluation during training, the
+choice of the best model, ``best_model/inference``, and the evaluate / export / predict modes use) and ``.pdema``
+the raw training weights; see :mod:`.ema`.
+
+The loop is :class:`.trainer.Trainer`; everything else is a hook (:mod:`.hooks`). ``train(cfg, hooks=[...])``
+adds hooks after the default ones.
+
 Determinism: weights are initialised after seeding paddle, numpy and random with ``Global.seed``; each
 iteration re-seeds paddle from ``(seed, iteration)`` and each sample's augmentation is seeded from
 ``(seed, epoch, index)`` (see :mod:`.data`), so a run resumed from any checkpoint ends with the same weights
-as the uninterrupted run.
+(and the same EMA) as the uninterrupted run.
+
+Several devices (``Global.device=gpu:0,1,2,3``): one training process per card, data parallel
+(``paddle.DataParallel``; ``Train.batch_size`` is per card, as in PaddleX), started here with
+``paddle.distributed.spawn`` or from outside with ``python -m paddle.distributed.launch`` (several machines:
+docs/distributed.md). Process 0 evaluates and writes every output.
 """
-import csv
-import json
-import math
-import shutil
+import pickle
 import time
 from collections import OrderedDict
 from pathlib import Path
@@ -30,64 +40,115 @@ from ..errors import UserError
 from . import checkpoint, runtime
 from .common import model_meta, predict_split, prepare
 from .data import Split, check_num_classes, read_categories, steps_per_epoch, train_batches
+from .ema import ModelEMA, ema_settings
+from .hooks import (CSV_FIELDS, CallbackHook, CheckpointHook, EMAHook, EvalHook, ExportBestHook, InterruptHook,
+                    LogHook, TrainLog, TrainResultWriter)
 from ..models.adapters import get_adapter
 from .metrics import coco_metrics
 from .optim import build_optimizer, build_schedule, load_optimizer_state, optimizer_state
+from .trainer import Trainer
 
-CSV_FIELDS = ["epoch", "iters", "lr", "loss", "loss_rpn_cls", "loss_rpn_reg", "loss_bbox_cls", "loss_bbox_reg",
-              "loss_mask", "bbox_AP", "bbox_AP50", "mask_AP", "mask_AP50", "mask_AP75", "epoch_time_s"]
-
-
-class TrainLog:
-    """``train.log`` (appended; a resumed run continues the same file) and optional echo to stdout."""
-
-    def __init__(self, path, echo=False):
-        self.path = Path(path)
-        self.echo = echo
-
-    def __call__(self, message):
-        line = f"[{time.strftime('%Y-%m-%d %H:%M:%S')}] {message}"
-        with self.path.open("a", encoding="utf-8") as fh:
-            fh.write(line + "\n")
-        if self.echo:
-            print(message)
+__all__ = ["train", "spawn_train", "CSV_FIELDS", "TrainLog"]
 
 
-# ----------------------------------------------------------------------------- outputs
-def _model_entry(paths, score, inference=None):
-    entry = {"score": score, "pdparams": paths.get("pdparams", ""), "pdema": "", "pdopt": paths.get("pdopt", ""),
-             "pdstates": paths.get("pdstates", "")}
-    inference = inference or {}
-    for key in ("inference_config", "pdmodel", "pdiparams", "pdiparams.info"):
-        entry[key] = inference.get(key, "")
-    return entry
-
-
-def _write_csv(path, history):
-    with Path(path).open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=CSV_FIELDS, extrasaction="ignore")
-        writer.writeheader()
-        for row in history:
-            writer.writerow({k: row.get(k, "") for k in CSV_FIELDS})
-
-
-def _write_result(out, result):
-    (Path(out) / "train_result.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n",
-                                                 encoding="utf-8")
-
-
-# ----------------------------------------------------------------------------- train
-def train(cfg, callback=None):
+def train(cfg, callback=None, hooks=None):
     """Train ``cfg``'s model; return the ``train_result.json`` content plus ``history`` (one dict per epoch).
 
     ``callback(info)``, if given, runs after every iteration with ``epoch``, ``step``, ``global_step``,
     ``loss``, ``lr``; raising ``KeyboardInterrupt`` from it stops training like Ctrl-C (a checkpoint is kept
-    in ``interrupted/``).
+    in ``interrupted/``). ``hooks``: more :class:`.trainer.HookBase` objects, run after the default ones.
+    With several devices, callback and hooks run in process 0 only and must be picklable.
     """
+    devices = runtime.device_ids(cfg["Global"]["device"])
+    if runtime.world_size() == 1 and len(devices) > 1:
+        return spawn_train(cfg, len(devices), device=cfg["Global"]["device"], callback=callback, hooks=hooks)
+    return _train(cfg, callback, hooks)
+
+
+# ----------------------------------------------------------------------------- several processes
+def _worker(cfg, callback, hooks):
+    result = _train(cfg, callback, hooks)
+    return result if runtime.rank() == 0 else None
+
+
+def spawn_options(device, backend=None):
+    """``paddle.distributed.spawn`` options for ``Global.device``: ``gpu:0,1`` -> ``{"gpus": "0,1"}`` (NCCL),
+    ``xpu:0,1`` -> ``{"xpus": "0,1"}`` (BKCL), ``cpu`` -> ``{"backend": "gloo"}``; other kinds are started with
+    ``python -m paddle.distributed.launch`` (docs/distributed.md)."""
+    from ..config.device import parse_device
+
+    kind, ids = parse_device(device)
+    options = {"backend": backend} if backend else {}
+    if kind == "cpu":
+        options.setdefault("backend", "gloo")
+    elif kind in ("gpu", "dcu", "xpu"):
+        options["xpus" if kind == "xpu" else "gpus"] = ",".join(map(str, ids))
+    else:
+        raise UserError(f"Global.device={device}: several {kind.upper()}s are trained with "
+                        f"python -m paddle.distributed.launch --devices {','.join(map(str, ids))} tutorial-lib ... "
+                        "(see docs/distributed.md)")
+    return options
+
+
+def spawn_train(cfg, nprocs, device=None, backend=None, callback=None, hooks=None, grace_s=20.0):
+    """Train data-parallel in ``nprocs`` new processes (``paddle.distributed.spawn``); return process 0's result.
+
+    ``device``: ``Global.device`` by default (``gpu:0,1``; ``cpu`` runs CPU processes over gloo, e.g. in tests);
+    ``backend``: None (paddle's choice for the device) or ``"gloo"``. A process that stops early (an interruption
+    in process 0) leaves the others waiting on a collective: they are ended ``grace_s`` seconds after process 0.
+    """
+    paddle = runtime.setup()
+    options = spawn_options(device or cfg["Global"]["device"], backend)
+    for name, obj in (("callback", callback), ("hooks", hooks)):
+        try:
+            pickle.dumps(obj)
+        except Exception as exc:  # pickling raises several types
+            raise UserError(f"with several training processes the {name} is sent to each of them and must be "
+                            f"picklable (a module-level function or class): {exc}") from None
+    context = paddle.distributed.spawn(_worker, args=(cfg, callback, hooks), nprocs=int(nprocs), join=False,
+                                       **options)
+    first, returned, result = context.processes[0], context.return_queues[0], None
+    try:
+        while not context.join(timeout=1.0):
+            if result is None and not returned.empty():
+                result = returned.get()  # read while process 0 writes: a result larger than a pipe would block it
+            if not first.is_alive():
+                deadline = time.time() + grace_s
+                while time.time() < deadline and any(p.is_alive() for p in context.processes):
+                    time.sleep(0.2)
+                for process in context.processes:
+                    if process.is_alive():
+                        process.terminate()
+                        process.join()
+                break
+    except KeyboardInterrupt:  # every process got the same Ctrl-C; process 0 is writing interrupted/
+        for process in context.processes:
+            process.join(timeout=grace_s)
+        raise
+    except Exception as exc:
+        text = str(exc)
+        if "UserError: " in text:
+            raise UserError(text.rsplit("UserError: ", 1)[1].strip()) from None
+        raise
+    if result is None and not returned.empty():
+        result = returned.get()
+    if result is None:
+        if first.exitcode == 0:
+            raise KeyboardInterrupt("training process 0 was interrupted (see train.log)")
+        raise RuntimeError(f"training process 0 ended with exit code {first.exitcode}")
+    return result
+
+
+# ----------------------------------------------------------------------------- one process
+def _train(cfg, callback=None, hooks=None):
     paddle = prepare(cfg)
+    runtime.init_distributed()
+    rank, world = runtime.rank(), runtime.world_size()
+    main = rank == 0
     g, t = cfg["Global"], cfg["Train"]
     out = Path(g["output"])
-    out.mkdir(parents=True, exist_ok=True)
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
     adapter = get_adapter(cfg)
     categories = read_categories(g["dataset_dir"], "train")
     num_classes = check_num_classes(t["num_classes"], categories)
@@ -96,10 +157,10 @@ def train(cfg, callback=None):
     if val_names != label_list:
         raise UserError("instance_train.json and instance_val.json list different categories; "
                         "both splits must share one category list")
-    log = TrainLog(out / "train.log")
+    log = TrainLog(out / "train.log") if main else (lambda message: None)
+    say = print if main else (lambda message: None)
     train_split = Split(g["dataset_dir"], "train", allow_empty=False)
-    val_split = Split(g["dataset_dir"], "val", allow_empty=True)
-    coco_val = load_coco(val_split.path)
+    val_split = Split(g["dataset_dir"], "val", allow_empty=True) if main else None
     seed = int(g["seed"])
     meta = model_meta(cfg, num_classes, label_list)
 
@@ -108,15 +169,20 @@ def train(cfg, callback=None):
     resume = t.get("resume_path")
     if t.get("pretrain_weight_path") and not resume:
         load = getattr(adapter, "load_pretrained", None) or checkpoint.load_pretrained  # an adapter may map keys
-        load(model, t["pretrain_weight_path"], log=lambda m: (log(m), print(m)))
+        load(model, t["pretrain_weight_path"], log=lambda m: (log(m), say(m)))
 
     batch_size = int(t["batch_size"])
-    steps = steps_per_epoch(len(train_split), batch_size)
+    if world > 1 and len(train_split) < batch_size * world:
+        raise UserError(f"{len(train_split)} training images are fewer than one global batch "
+                        f"({world} processes x Train.batch_size={batch_size}); lower Train.batch_size")
+    steps = steps_per_epoch(len(train_split), batch_size * world)
     epochs = int(t["epochs_iters"])
     total = epochs * steps
     arch = cfg["Architecture"]
     schedule = build_schedule(arch.get("schedule"), float(t["learning_rate"]), int(t.get("warmup_steps") or 0), total)
     optimizer = build_optimizer(arch.get("optimizer"), schedule, model)
+    ema_kwargs = ema_settings(arch)
+    ema = ModelEMA(model, **ema_kwargs) if ema_kwargs and main else None  # the weights are the same everywhere
 
     start_epoch, start_step, history, best, partial = 0, 0, [], None, None
     if resume:
@@ -128,11 +194,18 @@ def train(cfg, callback=None):
         if states.get("total_steps") not in (None, total) or states.get("steps_per_epoch") not in (None, steps):
             raise UserError(f"Train.resume_path={resume} was trained with {states.get('total_steps')} iterations "
                             f"in all ({states.get('steps_per_epoch')} per epoch); this run has {total} "
-                            f"({steps} per epoch): use the same Train.epochs_iters, batch_size and dataset")
-        checkpoint.load_matching(model, checkpoint.load_params(prefix), strict=True)
+                            f"({steps} per epoch): use the same Train.epochs_iters, batch_size, dataset and number "
+                            "of devices")
+        raw, averaged = checkpoint.load_training(prefix)
+        checkpoint.load_matching(model, raw, strict=True)
         opt_path = Path(str(prefix) + ".pdopt")
         if opt_path.is_file():
             load_optimizer_state(optimizer, model, paddle.load(str(opt_path)))
+        if ema is not None:
+            if averaged is not None and states.get("ema"):
+                ema.resume(averaged, states["ema"])
+            else:
+                log(f"{prefix}.pdparams was trained without EMA (no .pdema); the weight average starts now")
         start_epoch, start_step = int(states["epoch"]), int(states.get("step", 0))
         history = list(states.get("history", []))
         best = states.get("best")
@@ -141,167 +214,57 @@ def train(cfg, callback=None):
             schedule.step(start_epoch * steps + start_step)
         log(f"resumed from {prefix}.pdparams at epoch {start_epoch + 1}, iteration {start_step}")
 
-    save_config(cfg, out / "config.yaml")
-    use_amp = t.get("amp") in ("O1", "O2")
-    scaler = None
-    if use_amp and g["device"] == "cpu":
+    if main:
+        save_config(cfg, out / "config.yaml")
+    amp = t.get("amp") if t.get("amp") in ("O1", "O2") else None
+    if amp and g["device"] == "cpu":
         message = f"Train.amp={t['amp']} needs a GPU; training in float32 on the CPU"
         log(message)
-        print(message)
-        use_amp = False
-    elif use_amp:
-        scaler = paddle.amp.GradScaler(init_loss_scaling=1024)
+        say(message)
+        amp = None
 
     transforms, batch_transforms = adapter.compose("train", num_classes)
-    eval_interval = max(1, int(t.get("eval_interval") or 1))
-    log_interval = max(1, int(t.get("log_interval") or 10))
-    keep_last = max(1, int(t.get("keep_last_epochs") or 1))
+
+    def loader(epoch, start_step):
+        for step, batch in train_batches(train_split, transforms, batch_transforms, batch_size, seed, epoch,
+                                         start_step=start_step, rank=rank, world_size=world):
+            yield step, adapter.to_inputs(batch)
+
     result = {"model_name": g["model"], "label_dict": {str(i): n for i, n in enumerate(label_list)},
               "train_log": str(out / "train.log"), "visualdl_log": "", "config": str(out / "config.yaml"),
               "models": OrderedDict(), "done_flag": False}
+    processes = f" in {world} processes" if world > 1 else ""
     log(f"train {g['model']} on {g['dataset_dir']}: {len(train_split)} images, {num_classes} classes, "
-        f"{epochs} epochs x {steps} iterations, batch {batch_size}, lr {t['learning_rate']}, device {g['device']}")
+        f"{epochs} epochs x {steps} iterations, batch {batch_size}{processes}, lr {t['learning_rate']}, "
+        f"device {g['device']}" + (f", EMA decay {ema.decay} ({ema.decay_type})" if ema is not None else ""))
 
-    from tqdm.auto import tqdm
+    default_hooks = []
+    if main:
+        coco_val = load_coco(val_split.path)
 
-    bar = tqdm(total=total, initial=start_epoch * steps + start_step, desc=f"train {g['model']}", unit="it",
-               dynamic_ncols=True, mininterval=1.0)
-    state = {"meta": meta, "seed": seed, "total_steps": total, "steps_per_epoch": steps}
-    started = time.time()
-    last_epoch_dirs = [Path(r["dir"]) for r in history if r.get("dir") and Path(r["dir"]).exists()]
-    try:
-        for epoch in range(start_epoch, epochs):
-            tic = time.time()
-            first = start_step if epoch == start_epoch else 0
-            sums, count = ({}, 0) if not (partial and epoch == start_epoch) else (dict(partial["sums"]), partial["n"])
-            model.train()
-            done = first
-            try:
-                for step, batch in train_batches(train_split, transforms, batch_transforms, batch_size, seed, epoch,
-                                                 start_step=first):
-                    global_step = epoch * steps + step
-                    paddle.seed(runtime.mixed_seed(seed, global_step, 101))
-                    inputs = adapter.to_inputs(batch)
-                    if use_amp:
-                        with paddle.amp.auto_cast(level=t["amp"]):
-                            outputs = model(inputs)
-                        scaled = scaler.scale(outputs["loss"])
-                        scaled.backward()
-                        scaler.minimize(optimizer, scaled)
-                    else:
-                        outputs = model(inputs)
-                        outputs["loss"].backward()
-                        optimizer.step()
-                    lr = optimizer.get_lr()
-                    optimizer.clear_grad()
-                    if hasattr(schedule, "step"):
-                        schedule.step()
-                    values = {k: float(v) for k, v in outputs.items()}
-                    if not math.isfinite(values["loss"]):
-                        raise UserError(f"the loss became {values['loss']} at iteration {global_step + 1}; "
-                                        "lower Train.learning_rate or raise Train.warmup_steps")
-                    for k, v in values.items():
-                        sums[k] = sums.get(k, 0.0) + v
-                    count += 1
-                    done = step + 1
-                    bar.update(1)
-                    bar.set_postfix(epoch=f"{epoch + 1}/{epochs}", loss=f"{values['loss']:.3f}", lr=f"{lr:.2e}",
-                                    refresh=False)
-                    if (global_step + 1) % log_interval == 0 or global_step + 1 == total:
-                        terms = " ".join(f"{k}={v:.4f}" for k, v in values.items())
-                        run_steps = global_step + 1 - (start_epoch * steps + start_step)
-                        eta = (time.time() - started) / max(1, run_steps) * (total - global_step - 1)
-                        log(f"epoch {epoch + 1}/{epochs} iter {step + 1}/{steps} lr={lr:.6f} {terms} "
-                            f"eta={bar.format_interval(eta)}")
-                    if callback is not None:
-                        callback({"epoch": epoch + 1, "step": step + 1, "global_step": global_step + 1,
-                                  "loss": values["loss"], "lr": lr})
-            except KeyboardInterrupt:
-                states = {**state, "epoch": epoch, "step": done, "history": history, "best": best,
-                          "partial": {"sums": sums, "n": count}}
-                paths = checkpoint.save(out / "interrupted", "interrupted", model, None, states)
-                paddle.save(optimizer_state(optimizer, model), str(out / "interrupted" / "interrupted.pdopt"))
-                log(f"interrupted at epoch {epoch + 1}, iteration {done}; resume with "
-                    f"-o Train.resume_path={paths['pdparams']}")
-                _write_result(out, result)
-                raise
+        def evaluate(eval_model):
+            predictions = predict_split(eval_model, adapter, val_split, num_classes)
+            return coco_metrics(coco_val, predictions, val_split.clsid2catid)
 
-            row = {"epoch": epoch + 1, "iters": (epoch + 1) * steps, "lr": lr,
-                   **{k: round(v / max(1, count), 6) for k, v in sums.items()}}
-            if (epoch + 1) % eval_interval == 0 or epoch + 1 == epochs:
-                predictions = predict_split(model, adapter, val_split, num_classes)
-                metrics = coco_metrics(coco_val, predictions, val_split.clsid2catid)
-                row.update({"bbox_AP": metrics["bbox_AP"], "bbox_AP50": metrics["bbox_AP50"],
-                            "mask_AP": metrics["AP"], "mask_AP50": metrics["AP50"], "mask_AP75": metrics["AP75"]})
-                log(f"eval epoch {epoch + 1}: mask AP={metrics['AP']:.4f} AP50={metrics['AP50']:.4f} "
-                    f"bbox AP={metrics['bbox_AP']:.4f} AP50={metrics['bbox_AP50']:.4f}")
-                model.train()
-            row["epoch_time_s"] = round(time.time() - tic, 2)
-            name = f"epoch_{epoch + 1}"
-            row["dir"] = str(out / name)
-            history.append(row)
-            score = row.get("mask_AP")
-            is_best = score is not None and (best is None or score >= best["score"])
-            if is_best:
-                best = {"score": score, "epoch": epoch + 1}
-            states = {**state, "epoch": epoch + 1, "step": 0, "history": history, "best": best, "partial": None}
-            paths = checkpoint.save(out / name, name, model, None, states)
-            paddle.save(optimizer_state(optimizer, model), str(out / name / f"{name}.pdopt"))
-            paths["pdopt"] = str(out / name / f"{name}.pdopt")
-            inference = None
-            if t.get("export_every_epoch"):
-                from .export import export_inference
-
-                inference = export_inference(model.state_dict(), meta, out / name / "inference")
-            if is_best:
-                checkpoint.copy_checkpoint(out / name, name, out / "best_model", "best_model")
-            best_entry = None
-            if best is not None and (out / "best_model" / "best_model.pdparams").exists():
-                best_entry = _model_entry({k: str(out / "best_model" / f"best_model.{k}")
-                                           for k in ("pdparams", "pdopt", "pdstates")}, best["score"])
-            last_epoch_dirs.append(out / name)
-            while len(last_epoch_dirs) > keep_last:
-                old = last_epoch_dirs.pop(0)
-                if old.exists():
-                    shutil.rmtree(old)
-            result["models"] = _last_entries(out, history, last_epoch_dirs, best_entry)
-            _write_csv(out / "metrics.csv", history)
-            _write_result(out, result)
-            if (out / "interrupted").exists():
-                shutil.rmtree(out / "interrupted")
-    finally:
-        bar.close()
-
-    if best is not None and t.get("export_best", True) and (out / "best_model" / "best_model.pdparams").exists():
-        from .export import export_inference
-
-        inference = export_inference(paddle.load(str(out / "best_model" / "best_model.pdparams")), meta,
-                                     out / "best_model" / "inference")
-        best_paths = {k: str(out / "best_model" / f"best_model.{k}") for k in ("pdparams", "pdopt", "pdstates")}
-        result["models"] = _last_entries(out, history, last_epoch_dirs, _model_entry(best_paths, best["score"],
-                                                                                    inference))
-    result["done_flag"] = True
-    _write_result(out, result)
-    log(f"done: best mask AP {best['score'] if best else None} (epoch {best['epoch'] if best else None}); "
-        f"model in {out / 'best_model'}")
-    return {**result, "history": [{k: v for k, v in r.items() if k != "dir"} for r in history],
+        states = {"meta": meta, "seed": seed, "total_steps": total, "steps_per_epoch": steps}
+        export = ExportBestHook(out, meta) if t.get("export_best", True) else None
+        default_hooks = [
+            EMAHook(ema) if ema is not None else None,
+            LogHook(log, t.get("log_interval") or 10, desc=f"train {g['model']}"),
+            CallbackHook(callback) if callback is not None else None,
+            EvalHook(evaluate, t.get("eval_interval") or 1, ema=ema, log=log),
+            CheckpointHook(out, states, optimizer_state, keep_last=t.get("keep_last_epochs") or 1, ema=ema,
+                           best=best, export_every_epoch=bool(t.get("export_every_epoch"))),
+            InterruptHook(out, states, optimizer_state, ema=ema, log=log),
+            export,
+            TrainResultWriter(out, result, export=export, log=log),
+            *(hooks or []),
+        ]
+    train_model = paddle.DataParallel(model, find_unused_parameters=True) if world > 1 else model
+    trainer = Trainer(model, optimizer, loader, epochs=epochs, steps_per_epoch=steps, seed=seed, schedule=schedule,
+                      amp=amp, train_model=train_model, start_epoch=start_epoch, start_step=start_step,
+                      history=history, partial=partial, hooks=default_hooks)
+    trainer.train()
+    best = trainer.best
+    return {**result, "history": [{k: v for k, v in r.items() if k != "dir"} for r in trainer.history],
             "best_epoch": best["epoch"] if best else None, "output": str(out)}
-
-
-def _last_entries(out, history, dirs, best_entry):
-    models = OrderedDict()
-    by_dir = {r["dir"]: r for r in history}
-    for i, folder in enumerate(reversed(dirs)):
-        name = folder.name
-        row = by_dir.get(str(folder), {})
-        paths = {k: str(folder / f"{name}.{k}") for k in ("pdparams", "pdopt", "pdstates")}
-        inference = None
-        if (folder / "inference" / "inference.yml").exists():
-            inf = folder / "inference"
-            inference = {"inference_config": str(inf / "inference.yml"), "pdmodel": str(inf / "inference.pdmodel"),
-                         "pdiparams": str(inf / "inference.pdiparams"),
-                         "pdiparams.info": str(inf / "inference.pdiparams.info")}
-        models[f"last_{i + 1}"] = _model_entry(paths, row.get("mask_AP"), inference)
-    if best_entry is not None:
-        models["best"] = best_entry
-    return models

@@ -21,9 +21,15 @@ __all__ = ["InstanceSegmentationPipeline", "create_pipeline", "get_pipeline_conf
 class InstanceSegmentationPipeline:
     """The ``instance_segmentation`` pipeline over a :class:`tutorial_lib.predict.Predictor`."""
 
-    def __init__(self, config, predictor):
+    def __init__(self, config, predictor, model_source="model_dir"):
         self.config = config
         self.predictor = predictor
+        self.model_source = model_source  # model_dir, official weights or quick-start model
+
+    @property
+    def model_name(self):
+        """The model that runs (from its ``inference.yml``)."""
+        return self.predictor.model_name
 
     @property
     def labels(self):
@@ -35,30 +41,46 @@ class InstanceSegmentationPipeline:
 
     __call__ = predict
 
-    def _tile_predictor(self, threshold):
-        """``tile -> result`` for sliced inference: the same model and threshold on every tile."""
-        return lambda tile: next(self.predictor.predict(tile, threshold=threshold))
+    def _tile_predictor(self, threshold, batch_size=1):
+        """``tile -> result`` (``batch_size`` 1) or ``[tiles] -> [results]`` for sliced inference: the same model
+        and threshold on every tile; the predictor splits a batch to what its model accepts."""
+        if batch_size == 1:
+            return lambda tile: next(self.predictor.predict(tile, threshold=threshold))
+        return lambda tiles: list(self.predictor.predict(list(tiles), threshold=threshold, batch_size=len(tiles)))
 
-    def predict_sliced(self, image, slice_size=512, overlap_ratio=0.2, threshold=None, match_iou=0.5, progress=True):
-        """Sliced inference over one large image (path or RGB array); returns one merged result."""
+    def predict_sliced(self, image, slice_size=512, overlap_ratio=0.2, threshold=None, match_iou=0.5, progress=True,
+                       merge_mode="GREEDYNMM", match_metric="IOU", match_on="masks", match_threshold=None,
+                       full_image=False, batch_size=None):
+        """Sliced inference over one large image (path or RGB array); returns one merged
+        :class:`~tutorial_lib.predict.InstanceSegResult` (cropped masks). Merge options: :mod:`.sliced`."""
         from ..predict import InstanceSegResult
         from ..predict.inputs import read_image
-        from .sliced import sliced_predict, to_instances
+        from .sliced import sliced_predict
 
         path = None
         if not hasattr(image, "shape"):
             path, image = str(image), read_image(image)
-        instances = sliced_predict(image, self._tile_predictor(threshold),
-                                   slice_size, overlap_ratio, match_iou, progress)
-        return InstanceSegResult(path, to_instances(instances, image.shape[:2]), self.labels, image=image)
+        batch_size = self.predictor.batch_size if batch_size is None else int(batch_size)
+        instances = sliced_predict(image, self._tile_predictor(threshold, batch_size), slice_size, overlap_ratio,
+                                   match_iou if match_threshold is None else match_threshold, progress,
+                                   merge_mode, match_metric, match_on, full_image, batch_size)
+        return InstanceSegResult(path, instances, self.labels, image=image)
 
     def predict_geotiff(self, src, geojson_path, slice_size=512, overlap_ratio=0.2, threshold=None,
-                        to_epsg4326=False, mask_path=None, progress=True):
-        """Sliced inference over a GeoTIFF read by windows; writes GeoJSON in the raster's CRS (or EPSG:4326)."""
+                        to_epsg4326=False, mask_path=None, progress=True, *, merge_mode="GREEDYNMM",
+                        match_metric="IOU", match_on="masks", match_threshold=0.5, full_image=False,
+                        batch_size=None, vector_path=None, instance_path=None, simplify_tolerance=0.0):
+        """Sliced inference over a GeoTIFF read by windows, written as it streams: GeoJSON (RFC 7946 lon/lat),
+        optionally GeoPackage/FlatGeobuf in the raster's CRS and class/instance COGs (see :mod:`.geo`)."""
         from .geo import predict_geotiff
 
-        return predict_geotiff(self._tile_predictor(threshold), src,
-                               geojson_path, slice_size, overlap_ratio, to_epsg4326, mask_path, progress=progress)
+        batch_size = self.predictor.batch_size if batch_size is None else int(batch_size)
+        return predict_geotiff(self._tile_predictor(threshold, batch_size), src, geojson_path, slice_size,
+                               overlap_ratio, to_epsg4326, mask_path, progress=progress, merge_mode=merge_mode,
+                               match_metric=match_metric, match_on=match_on, match_threshold=match_threshold,
+                               full_image=full_image, batch_size=batch_size, vector_path=vector_path,
+                               instance_path=instance_path, simplify_tolerance=simplify_tolerance,
+                               labels=self.labels)
 
 
 def create_pipeline(pipeline="instance_segmentation", device="cpu", model_dir=None, run_mode=None,

@@ -130,7 +130,7 @@ class Predictor:
 
     def _result(self, path, image, instances, threshold=None):
         kept = instances.filter(self.threshold if threshold is None else threshold)
-        return InstanceSegResult(path, kept, self.labels, image=image)
+        return InstanceSegResult(path, kept, self.labels, image=image, model_name=self.model_name)
 
     def predict(self, inputs, threshold=None, batch_size=None):
         """Generator of :class:`InstanceSegResult`, one per input image, reading images batch by batch.

@@ -34,8 +34,9 @@ class InstanceSegResult:
     """The :class:`~tutorial_lib.structures.Instances` found in one image, their class names and the image itself,
     in PaddleX's result form."""
 
-    def __init__(self, input_path, instances, labels=(), image=None, page_index=None):
+    def __init__(self, input_path, instances, labels=(), image=None, page_index=None, model_name=None):
         self.input_path = None if input_path is None else str(input_path)
+        self.model_name = model_name  # the model that produced it (PaddleX's JSON has no field for it)
         self.page_index = page_index
         self.instances = instances
         self.labels = list(labels)

@@ -7,7 +7,7 @@ import paddle.nn.functional as F
 from paddle import ParamAttr
 
 from .box_ops import mask_to_box_coordinate
-from .denoising import get_denoising_training_group
+from .denoising import get_denoising_training_group, injected_denoising_group
 from .layers import (MLP, MultiHeadAttention, bias_init_with_prob, constant_, inverse_sigmoid,
                      linear_init_, no_decay_attr, xavier_uniform_)
 
@@ -164,6 +164,10 @@ class MaskRTDETRTransformer(nn.Layer):
         self._reset_parameters()
         self._anchor_cache = {}
         self.debug = None  # set to a dict to record intermediates (dygraph only)
+        # replay hooks (default off; training draws randomly): a dict for injected_denoising_group, and the
+        # encoder's query selection ``[b, num_queries]`` (token indices in selection order) instead of top-k
+        self.injected_denoising = None
+        self.injected_topk = None
 
     def _reset_parameters(self):
         linear_init_(self.score_head)
@@ -231,7 +235,15 @@ class MaskRTDETRTransformer(nn.Layer):
         enc_logits = self.score_head(output_memory)
         enc_bboxes_unact = self.bbox_head(output_memory) + anchors
 
-        _, topk_ind = paddle.topk(enc_logits.max(-1), self.num_queries, axis=1)
+        if self.injected_topk is not None:
+            topk_ind = paddle.to_tensor(self.injected_topk).astype("int64")
+            if list(topk_ind.shape) != [memory.shape[0], self.num_queries]:
+                raise ValueError(f"injected_topk has shape {topk_ind.shape}; expected "
+                                 f"{[memory.shape[0], self.num_queries]}")
+        else:
+            _, topk_ind = paddle.topk(enc_logits.max(-1), self.num_queries, axis=1)
+        self._record("enc_score_max", enc_logits.max(-1))
+        self._record("enc_topk_idx", topk_ind)
         topk_ind = topk_ind.unsqueeze(-1)
         target = paddle.take_along_axis(output_memory, topk_ind.tile([1, 1, output_memory.shape[-1]]), 1)
         ref_unact = paddle.take_along_axis(enc_bboxes_unact, topk_ind.tile([1, 1, 4]), 1)
@@ -287,7 +299,10 @@ class MaskRTDETRTransformer(nn.Layer):
         memory, spatial_shapes = self._encoder_input(feats)
         self._record("memory", memory)
         dn_class = dn_bbox = attn_mask = dn_meta = None
-        if self.training and gt_meta is not None:
+        if self.training and gt_meta is not None and self.injected_denoising is not None:
+            dn_class, dn_bbox, attn_mask, dn_meta = injected_denoising_group(
+                self.injected_denoising, self.denoising_class_embed.weight, self.num_classes)
+        elif self.training and gt_meta is not None:
             dn_class, dn_bbox, attn_mask, dn_meta = get_denoising_training_group(
                 gt_meta, self.num_classes, self.num_queries, self.denoising_class_embed.weight,
                 self.num_denoising, self.label_noise_ratio, self.box_noise_scale)

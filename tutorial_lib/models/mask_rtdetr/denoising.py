@@ -68,3 +68,28 @@ def get_denoising_training_group(targets, num_classes, num_queries, class_embed,
     dn_meta = {"dn_positive_idx": dn_positive_idx, "dn_num_group": num_group,
                "dn_num_split": [n_dn, num_queries]}
     return dn_class, query_bbox_unact, attn_mask, dn_meta
+
+
+def injected_denoising_group(injected, class_embed, num_classes):
+    """The denoising group from recorded draws instead of random ones (replaying a reference step).
+
+    ``injected``: ``dn_labels [b, n_dn]`` (``num_classes`` = padding), ``dn_bbox_unact [b, n_dn, 4]``,
+    ``dn_attn_mask [T, T]`` bool (True = may attend), ``dn_positive_idx`` (one index array per image),
+    ``dn_num_group`` and ``dn_num_split`` ``[n_dn, num_queries]``. Returns what
+    :func:`get_denoising_training_group` returns; the embedding lookup keeps its gradient.
+    """
+    labels = np.asarray(injected["dn_labels"]).astype("int64")
+    if labels.min() < 0 or labels.max() > num_classes:
+        raise ValueError(f"injected dn_labels must lie in [0, {num_classes}]")
+    bs, n_dn = labels.shape
+    embed = paddle.concat([class_embed, paddle.zeros([1, class_embed.shape[-1]], class_embed.dtype)])
+    dn_class = paddle.gather(embed, paddle.to_tensor(labels.reshape([-1])), axis=0).reshape([bs, n_dn, -1])
+    bbox = paddle.to_tensor(np.asarray(injected["dn_bbox_unact"], "float32"))
+    attn_mask = paddle.to_tensor(np.asarray(injected["dn_attn_mask"], bool))
+    split = [int(v) for v in injected["dn_num_split"]]
+    if split[0] != n_dn or list(attn_mask.shape) != [sum(split)] * 2:
+        raise ValueError(f"injected denoising group: dn_num_split {split} does not fit dn_labels {labels.shape} "
+                         f"and dn_attn_mask {attn_mask.shape}")
+    dn_meta = {"dn_positive_idx": [paddle.to_tensor(np.asarray(i, "int64")) for i in injected["dn_positive_idx"]],
+               "dn_num_group": int(injected["dn_num_group"]), "dn_num_split": split}
+    return dn_class, bbox, attn_mask, dn_meta

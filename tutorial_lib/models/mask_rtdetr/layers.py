@@ -126,8 +126,8 @@ class MLP(nn.Layer):
 class MultiHeadAttention(nn.Layer):
     """Multi-head attention with a packed ``in_proj_weight [d, 3d]`` (q, k, v column blocks).
 
-    ``attn_mask`` is additive (float, ``-inf`` where attention is forbidden) or boolean
-    (True = may attend).
+    ``attn_mask`` is additive (float) or boolean (True = may attend; False adds -1e9 to the scaled logits,
+    as the reference's attention does, not -inf).
     """
 
     def __init__(self, embed_dim, num_heads, dropout=0.0):
@@ -156,7 +156,7 @@ class MultiHeadAttention(nn.Layer):
         if attn_mask is not None:
             if attn_mask.dtype == paddle.bool:
                 attn_mask = paddle.where(attn_mask, paddle.zeros(attn_mask.shape, product.dtype),
-                                         paddle.full(attn_mask.shape, float("-inf"), product.dtype))
+                                         paddle.full(attn_mask.shape, -1e9, product.dtype))
             product = product + attn_mask
         weights = F.softmax(product)
         if self.dropout and self.training:

@@ -6,10 +6,10 @@ import paddle.nn as nn
 import paddle.nn.functional as F
 from scipy.optimize import linear_sum_assignment
 
-from .box_ops import box_cxcywh_to_xyxy, box_iou, generalized_box_iou
+from .box_ops import box_cxcywh_to_xyxy, generalized_box_iou
 from .configs import LOSS_CONFIG
 
-__all__ = ["HungarianMatcher", "MaskDINOLoss", "varifocal_loss_with_logits"]
+__all__ = ["HungarianMatcher", "MaskDINOLoss", "paired_box_iou", "varifocal_loss_with_logits"]
 
 
 def varifocal_loss_with_logits(logits, gt_score, label, normalizer=1.0, alpha=0.75, gamma=2.0):
@@ -17,6 +17,19 @@ def varifocal_loss_with_logits(logits, gt_score, label, normalizer=1.0, alpha=0.
     weight = alpha * score.pow(gamma) * (1 - label) + gt_score * label
     loss = F.binary_cross_entropy_with_logits(logits, gt_score, weight=weight, reduction="none")
     return loss.mean(1).sum() / normalizer
+
+
+def paired_box_iou(boxes1, boxes2, eps=1e-9):
+    """IoU of matching rows of two xyxy box sets ``[N, 4]`` (the reference's ``bbox_iou``: areas clipped at 0,
+    ``eps`` added to the union); the varifocal target of the box-IoU sets."""
+    x1 = paddle.maximum(boxes1[:, 0], boxes2[:, 0])
+    y1 = paddle.maximum(boxes1[:, 1], boxes2[:, 1])
+    x2 = paddle.minimum(boxes1[:, 2], boxes2[:, 2])
+    y2 = paddle.minimum(boxes1[:, 3], boxes2[:, 3])
+    overlap = (x2 - x1).clip(min=0) * (y2 - y1).clip(min=0)
+    area1 = ((boxes1[:, 2] - boxes1[:, 0]) * (boxes1[:, 3] - boxes1[:, 1])).clip(min=0)
+    area2 = ((boxes2[:, 2] - boxes2[:, 0]) * (boxes2[:, 3] - boxes2[:, 1])).clip(min=0)
+    return overlap / (area1 + area2 - overlap + eps)
 
 
 def _sample(masks, points):
@@ -45,12 +58,16 @@ class HungarianMatcher(nn.Layer):
         self.alpha, self.gamma = alpha, gamma
 
     @paddle.no_grad()
-    def forward(self, boxes, logits, gt_bbox, gt_class, masks=None, gt_mask=None):
+    def forward(self, boxes, logits, gt_bbox, gt_class, masks=None, gt_mask=None, points=None, costs=None):
+        """Per image ``(query indices, gt indices)``. ``points`` ``[b, 1, P, 2]`` in [0, 1) replaces the random
+        mask-cost points (replay hook); a list ``costs`` receives each image's cost matrix (numpy)."""
         indices = []
         for b in range(boxes.shape[0]):
             n = int(gt_class[b].shape[0])
             if n == 0:
                 indices.append((np.zeros([0], "int64"), np.zeros([0], "int64")))
+                if costs is not None:
+                    costs.append(np.zeros([boxes.shape[1], 0], "float32"))
                 continue
             prob = F.sigmoid(logits[b])
             labels = gt_class[b].reshape([-1]).astype("int64")
@@ -62,7 +79,10 @@ class HungarianMatcher(nn.Layer):
             cost += self.coeff["bbox"] * (boxes[b].unsqueeze(1) - tgt.unsqueeze(0)).abs().sum(-1)
             cost -= self.coeff["giou"] * generalized_box_iou(box_cxcywh_to_xyxy(boxes[b]), box_cxcywh_to_xyxy(tgt))
             if masks is not None and gt_mask is not None:
-                pts = paddle.rand([1, self.num_sample_points, 2])
+                if points is None:
+                    pts = paddle.rand([1, self.num_sample_points, 2])
+                else:
+                    pts = paddle.to_tensor(np.asarray(points[b], "float32")).reshape([1, -1, 2])
                 out_m = _sample(masks[b], pts)
                 tgt_m = _sample(gt_mask[b].astype("float32"), pts)
                 pos_m = F.binary_cross_entropy_with_logits(out_m, paddle.ones_like(out_m), reduction="none")
@@ -71,7 +91,10 @@ class HungarianMatcher(nn.Layer):
                 sig = F.sigmoid(out_m)
                 cost_dice = 1 - (2 * sig @ tgt_m.t() + 1) / (sig.sum(-1, keepdim=True) + tgt_m.sum(-1).unsqueeze(0) + 1)
                 cost += self.coeff["mask"] * cost_mask + self.coeff["dice"] * cost_dice
-            row, col = linear_sum_assignment(cost.numpy())
+            cost = cost.numpy()
+            if costs is not None:
+                costs.append(cost)
+            row, col = linear_sum_assignment(cost)
             indices.append((row.astype("int64"), col.astype("int64")))
         return indices
 
@@ -89,6 +112,13 @@ class MaskDINOLoss(nn.Layer):
         self.num_sample_points = num_sample_points
         self.num_oversample = int(num_sample_points * oversample_ratio)
         self.num_important = int(num_sample_points * important_sample_ratio)
+        # replay hooks (default off: points are drawn at random). ``matcher_points(k)`` -> ``[b, 1, P, 2]`` for
+        # the k-th matcher call of a forward, ``loss_points(c)`` -> ``[n_pairs, P, 2]`` for the c-th mask-loss
+        # call (calls in loss order: main set, auxiliary sets, then the same for the denoising part).
+        self.matcher_points = None
+        self.loss_points = None
+        self.trace = None  # set to a list to record one dict per loss call (numpy; for parity tests)
+        self._calls = {"match": 0, "mask": 0}
 
     # ---------------------------------------------------------------- terms
     @staticmethod
@@ -132,7 +162,14 @@ class MaskDINOLoss(nn.Layer):
         return pts
 
     def _mask_loss(self, src_m, tgt_m, num_gts):
-        pts = self._uncertain_points(src_m)
+        call = self._calls["mask"]
+        self._calls["mask"] += 1
+        if self.loss_points is None:
+            pts = self._uncertain_points(src_m)
+        else:
+            pts = paddle.to_tensor(np.asarray(self.loss_points(call), "float32"))
+            if list(pts.shape[:1]) != [src_m.shape[0]] or pts.shape[-1] != 2:
+                raise ValueError(f"loss_points({call}) has shape {pts.shape}; expected [{src_m.shape[0]}, P, 2]")
         src = _sample(src_m, pts)
         tgt = _sample(tgt_m, pts).detach()
         bce = F.binary_cross_entropy_with_logits(src, tgt, reduction="none").mean(1).sum() / num_gts
@@ -150,8 +187,15 @@ class MaskDINOLoss(nn.Layer):
 
     def _layer_loss(self, boxes, logits, masks, gts, num_gts, idx=None, iou_type="bbox"):
         gt_class, gt_bbox, gt_mask = gts
+        record = {} if isinstance(self.trace, list) else None
         if idx is None:
-            idx = self.matcher(boxes, logits, gt_bbox, gt_class, masks, gt_mask)
+            call = self._calls["match"]
+            self._calls["match"] += 1
+            points = None if self.matcher_points is None else self.matcher_points(call)
+            costs = [] if record is not None else None
+            idx = self.matcher(boxes, logits, gt_bbox, gt_class, masks, gt_mask, points=points, costs=costs)
+            if record is not None:
+                record["cost"] = costs
         src_b = self._gather(boxes, idx)
         zero = paddle.zeros([1])
         if src_b is None:  # no ground truth in the batch
@@ -163,10 +207,20 @@ class MaskDINOLoss(nn.Layer):
         if iou_type == "mask":
             iou = self._mask_iou(src_m.detach(), tgt_m)
         else:
-            iou = paddle.diag(box_iou(box_cxcywh_to_xyxy(src_b.detach()), box_cxcywh_to_xyxy(tgt_b))[0]).unsqueeze(-1)
+            iou = paired_box_iou(box_cxcywh_to_xyxy(src_b.detach()), box_cxcywh_to_xyxy(tgt_b)).unsqueeze(-1)
         out = {"class": self._class_loss(logits, gt_class, idx, num_gts, iou)}
         out["bbox"], out["giou"] = self._box_loss(src_b, tgt_b, num_gts)
         out["mask"], out["dice"] = self._mask_loss(src_m, tgt_m, num_gts)
+        if record is not None:
+            masks_np = masks.detach().flatten(2)
+            record.update(
+                logits=logits.numpy(), boxes=boxes.numpy(), num_gts=num_gts, iou_type=iou_type,
+                mask_stats=paddle.stack([masks_np.mean(-1), masks_np.std(-1, unbiased=False), masks_np.min(-1),
+                                         masks_np.max(-1)], -1).numpy(),
+                src=np.concatenate([i for i, _ in idx]), tgt=np.concatenate([j for _, j in idx]),
+                matched_masks=src_m.numpy(), vfl_iou=iou.numpy().reshape([-1]),
+                terms={k: float(v) for k, v in out.items()})
+            self.trace.append(record)
         return out
 
     def _stack_loss(self, boxes, logits, masks, gts, num_gts, postfix, idx=None):
@@ -186,6 +240,7 @@ class MaskDINOLoss(nn.Layer):
     # ---------------------------------------------------------------- entry point
     def forward(self, transformer_out, inputs):
         logits, boxes, masks, enc_out, init_out, dn_meta = transformer_out
+        self._calls = {"match": 0, "mask": 0}
         gt_class = [paddle.to_tensor(g).astype("int64") for g in inputs["gt_class"]]
         gt_bbox = [paddle.to_tensor(g).astype("float32") for g in inputs["gt_bbox"]]
         gt_mask = [paddle.to_tensor(g).astype("float32") for g in inputs["gt_segm"]]

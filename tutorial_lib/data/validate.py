@@ -1,0 +1,700 @@
+"""Validation of a COCO instance-segmentation dataset: every problem, as :class:`Problem` records.
+
+The layout is the tutorial's ``intseg_remote_sense_coco``::
+
+    DIR/images/...                        ``file_name`` in the JSON is relative to images/
+    DIR/annotations/instance_train.json   COCO, polygon or RLE segmentation
+    DIR/annotations/instance_val.json
+
+Every problem is collected, not just the first. *Errors* mean the dataset cannot be used as it is; *warnings* are
+worth a look but the data can be trained on.
+
+Scale: annotation files are streamed (:mod:`.jsonstream`), one annotation at a time, and only compact indexes are
+kept (ids, image and category ids, the problems found), so memory hardly grows with the dataset. Images are
+checked in a thread pool: JPEGs are entropy-decoded completely but at 1/8 scale (a truncated file still fails),
+PNGs have every chunk's CRC verified up to ``IEND``; other formats are decoded in full.
+"""
+import json
+import math
+import os
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+
+from PIL import Image
+from pycocotools import mask as mask_utils
+from tqdm.auto import tqdm
+
+from .images import strict_decoding
+from .jsonstream import JsonStream, NotStreamable
+
+SPLITS = ("train", "val")
+MIN_IMAGES = 10  # fewer images than this per split: a warning
+COORD_TOLERANCE = 1.0  # pixels a polygon may reach beyond the image border
+BBOX_TOLERANCE = 2.0  # pixels (plus 5 % of the box size) between a bbox and its mask's box
+PROGRESS_MIN_IMAGES = 200  # show a progress bar from this many images per split
+DEMO_CACHE_IMAGES = 24  # annotations kept whole for this many images of lowest id (demo drawing), per split
+IMAGE_THREADS = min(4, os.cpu_count() or 1)
+
+_NUMBER_TYPES = {int, float}
+_IS = {
+    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v),
+    "text": lambda v: isinstance(v, str) and v.strip() != "",
+    "list": lambda v: isinstance(v, list),
+    "polygon list or RLE object": lambda v: isinstance(v, (list, dict)),
+}
+FIELDS = {
+    "images": {"id": "int", "file_name": "text", "width": "int", "height": "int"},
+    "annotations": {"id": "int", "image_id": "int", "category_id": "int",
+                    "segmentation": "polygon list or RLE object", "bbox": "list", "area": "number"},
+    "categories": {"id": "int", "name": "text"},
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the dataset: what (``kind``), where (``file``, ``id``), why and how to fix it."""
+
+    kind: str
+    file: str
+    message: str  # what is wrong, naming the entry
+    fix: str = ""  # what to do about it
+    id: object = None  # the image, annotation or category id concerned, if one is
+    severity: str = "error"  # or "warning"
+
+    @property
+    def text(self):
+        return f"{self.message}; {self.fix}" if self.fix else self.message
+
+    def to_dict(self):
+        """The entry of ``check_dataset_result.json``'s ``errors``/``warnings`` lists."""
+        return {"level": self.severity, "kind": self.kind, "file": self.file, "message": self.text}
+
+
+# the order problems are reported in, whatever order a file presents its parts in
+STAGES = ("file", "entries:images", "entries:annotations", "entries:categories", "index:images", "index:categories",
+          "index:annotations", "images", "annotations", "dataset")
+
+
+class Problems:
+    """Problems in the order found within each stage, the stages in :data:`STAGES` order."""
+
+    def __init__(self):
+        self._stages = {}
+
+    def add(self, stage, kind, file, message, fix="", id=None, severity="error"):
+        self._stages.setdefault(stage, []).append(Problem(kind, str(file), message, fix, id, severity))
+
+    def extend(self, other):
+        for stage, items in other._stages.items():
+            self._stages.setdefault(stage, []).extend(items)
+
+    @property
+    def items(self):
+        return [p for stage in STAGES for p in self._stages.get(stage, [])]
+
+
+@dataclass
+class SplitData:
+    """What one annotation file holds, in compact form: the checker never keeps every annotation."""
+
+    name: str
+    rel: str  # e.g. "annotations/instance_train.json"
+    loaded: bool = False
+    images: dict = field(default_factory=dict)  # id -> image entry (first of duplicates)
+    categories: dict = field(default_factory=dict)  # id -> name
+    ann_ids: list = field(default_factory=list)  # per well-formed annotation (the first of duplicate ids)
+    ann_image_ids: list = field(default_factory=list)
+    ann_category_ids: list = field(default_factory=list)
+    ann_positions: list = field(default_factory=list)  # index in the file's 'annotations' list
+    crowd: int = 0
+    readable: set = field(default_factory=set)  # image ids whose file decodes at the size the JSON says
+    flawed_images: set = field(default_factory=set)  # image ids with an erroneous annotation
+    good_images: set = field(default_factory=set)  # image ids with an annotation without any error
+    source: object = None  # the annotation list (file read whole) or the path to re-stream for demo annotations
+    cache: dict = field(default_factory=dict)  # image id -> whole annotations, for the lowest image ids
+    probes: list = field(default_factory=list, repr=False)  # (image entry, pending image check)
+
+    @property
+    def num_annotations(self):
+        return len(self.ann_image_ids)
+
+    def annotations_of(self, image_ids):
+        """The whole annotation entries of ``image_ids`` (from the cache, else by reading the file again)."""
+        wanted = set(image_ids)
+        if wanted <= set(self.cache):
+            return [ann for i in sorted(wanted) for ann in self.cache[i]]
+        positions = {pos for pos, img in zip(self.ann_positions, self.ann_image_ids) if img in wanted}
+        if isinstance(self.source, list):
+            return [self.source[pos] for pos in sorted(positions)]
+        with open(self.source, "rb") as fp:
+            for key, value, is_array in JsonStream(fp).members():
+                if key == "annotations" and is_array:
+                    return [ann for pos, ann in enumerate(value) if pos in positions]
+        return []
+
+
+# ----------------------------------------------------------------------------- entries
+def _describe(value):
+    return "nothing (missing)" if value is None else f"{type(value).__name__} {json.dumps(value)[:40]}"
+
+
+def _wrong_fields(section, index, item, rel, problems):
+    """Record what is malformed about one entry; True if it is well-formed."""
+    if not isinstance(item, dict):
+        problems.add(f"entries:{section}", "wrong_type", rel,
+                     f"{rel}: {section}[{index}] must be an object, got {_describe(item)}")
+        return False
+    wrong = [f"'{key}' must be {kind}, got {_describe(item.get(key))}"
+             for key, kind in FIELDS[section].items() if not _IS[kind](item.get(key))]
+    if wrong:
+        entry_id = item["id"] if _IS["int"](item.get("id")) else None
+        name = f" (id {entry_id})" if entry_id is not None else ""
+        problems.add(f"entries:{section}", "wrong_type", rel, f"{rel}: {section}[{index}]{name}: {'; '.join(wrong)}",
+                     "fix the entry", id=entry_id)
+    return not wrong
+
+
+def _index(items, key, kind, rel, problems, label, stage):
+    """``{item[key]: item}`` keeping the first of duplicates; every duplicate is an error."""
+    index = {}
+    for item in items:
+        value = item[key]
+        if value in index:
+            problems.add(stage, kind, rel, f"{rel}: {label} {value!r} is used twice; {label}s must be unique",
+                         "renumber or remove the duplicate", id=value)
+        else:
+            index[value] = item
+    return index
+
+
+# ----------------------------------------------------------------------------- images
+def image_path(dataset_dir, file_name):
+    """``dataset_dir/images/file_name``, or None for names that leave images/."""
+    relative = PurePosixPath(file_name.replace("\\", "/"))
+    if relative.is_absolute() or ".." in relative.parts:
+        return None
+    return dataset_dir / "images" / relative
+
+
+EXIF_ORIENTATION = 0x0112
+ORIENTATIONS = {2: "mirrored", 3: "rotated 180°", 4: "flipped upside down", 5: "mirrored and rotated 90°",
+                6: "rotated 90° clockwise", 7: "mirrored and rotated 90°", 8: "rotated 90° counter-clockwise"}
+
+
+def probe_image(path):
+    """``((width, height), orientation, None)`` if the file is complete, else ``(None, None, reason)``.
+
+    The size is the one OpenCV decodes -- what training (paddledet's ``Decode``) and prediction see: with an
+    EXIF orientation tag (5 to 8) OpenCV turns the image by 90°, so width and height swap. Call inside
+    :func:`strict_decoding`. Checking completeness needs no full-resolution decode: a JPEG's entropy-coded data is
+    decoded whole at 1/8 scale, a PNG's chunks are CRC-checked up to IEND.
+    """
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+            if image.format == "JPEG":
+                orientation = image.getexif().get(EXIF_ORIENTATION, 1)
+                image.draft("L", (max(1, width // 8), max(1, height // 8)))
+                image.load()
+            elif image.format == "PNG":
+                # getexif() would decode the pixels to find an eXIf chunk after the image data
+                orientation = image.getexif().get(EXIF_ORIENTATION, 1) if "exif" in image.info else 1
+                image.verify()
+            else:
+                image.load()
+                orientation = image.getexif().get(EXIF_ORIENTATION, 1)
+    except Exception as exc:  # PIL raises many types for broken files
+        return None, None, str(exc) or type(exc).__name__
+    orientation = orientation if orientation in ORIENTATIONS else 1
+    return ((height, width) if orientation >= 5 else (width, height)), orientation, None
+
+
+def _probe(path):
+    return probe_image(path) if path.is_file() else "missing"
+
+
+def start_image_checks(split, dataset_dir, pool):
+    """Queue every image of ``split`` for :func:`probe_image` on ``pool``; the annotations are read meanwhile."""
+    split.probes = []
+    for img in split.images.values():
+        if img["width"] <= 0 or img["height"] <= 0:
+            split.probes.append((img, "bad_size"))
+            continue
+        path = image_path(dataset_dir, img["file_name"])
+        split.probes.append((img, "bad_name") if path is None else (img, pool.submit(_probe, path)))
+
+
+def finish_image_checks(split, problems, progress, progress_min_images):
+    """Record the image problems of ``split`` in image order, as the probes finish."""
+    rel = split.rel
+    bar = tqdm(split.probes, desc=f"checking {split.name} images", unit="img",
+               disable=not progress or len(split.images) < progress_min_images)
+    for img, probe in bar:
+        where = f"{rel}: image id {img['id']} ({img['file_name']})"
+        if probe == "bad_size":
+            problems.add("images", "wrong_type", rel, f"{where}: width and height must be positive, got "
+                                                      f"{img['width']}x{img['height']}", "set the real image size",
+                         id=img["id"])
+        elif probe == "bad_name":
+            problems.add("images", "bad_file_name", rel, f"{where}: file_name must be a path relative to images/ "
+                                                         "without '..' or a leading '/'",
+                         "move the file into images/ and fix the name", id=img["id"])
+        else:
+            _image_problems(split, img, where, probe.result(), problems)
+    split.probes = []
+
+
+def _image_problems(split, img, where, probed, problems):
+    rel, image_id = split.rel, img["id"]
+    if probed == "missing":
+        problems.add("images", "missing_image_file", rel, f"{where}: images/{img['file_name']} does not exist",
+                     "copy the image into images/ or remove the image and its annotations", id=image_id)
+        return
+    size, orientation, reason = probed
+    if size is None:
+        problems.add("images", "unreadable_image", rel, f"{where}: images/{img['file_name']} cannot be decoded "
+                                                        f"({reason})",
+                     "re-export the image or remove it from the JSON", id=image_id)
+    elif size != (img["width"], img["height"]):
+        turned = f" once its EXIF orientation ({ORIENTATIONS.get(orientation)}) is applied, as OpenCV does in " \
+                 "training and prediction," if orientation != 1 else ""
+        fix = ("save the image with the rotation applied and no orientation tag (PIL.ImageOps.exif_transpose) "
+               "and check that its annotations were drawn on that view" if orientation != 1 else
+               "set width/height to the real size or restore the image")
+        problems.add("images", "image_size_mismatch", rel,
+                     f"{where}: the file is {size[0]}x{size[1]} (width x height){turned} but the JSON says "
+                     f"{img['width']}x{img['height']}", fix, id=image_id)
+    else:
+        split.readable.add(image_id)
+        if orientation != 1:
+            problems.add("images", "exif_orientation", rel,
+                         f"{where}: the file carries EXIF orientation {orientation} ({ORIENTATIONS[orientation]}); "
+                         "training and prediction see it turned that way",
+                         "make sure the annotations were drawn on the turned view, or save the image with the "
+                         "rotation applied and no tag (PIL.ImageOps.exif_transpose)", id=image_id, severity="warning")
+
+
+# ----------------------------------------------------------------------------- annotations
+def _rle_total(counts):
+    """Sum of the runs of a compressed COCO RLE string (decoded here, so that bad strings never reach C)."""
+    runs, index, total = [], 0, 0
+    while index < len(counts):
+        value, shift, more = 0, 0, True
+        while more:
+            if index >= len(counts):
+                raise ValueError("ends in the middle of a number")
+            code = ord(counts[index]) - 48
+            if not 0 <= code < 64:
+                raise ValueError(f"contains the invalid character {counts[index]!r}")
+            value |= (code & 0x1F) << (5 * shift)
+            more = bool(code & 0x20)
+            shift += 1
+            index += 1
+            if not more and code & 0x10:
+                value |= -1 << (5 * shift)
+        if len(runs) > 2:
+            value += runs[-2]
+        if value < 0:
+            raise ValueError("decodes to a negative run length")
+        runs.append(value)
+        total += value
+    return total
+
+
+def _numbers(values):
+    """True if ``values`` is a list of finite ints/floats (not bools), checked at C speed where possible."""
+    if not isinstance(values, list) or not set(map(type, values)) <= _NUMBER_TYPES:
+        return False
+    try:
+        return math.isfinite(sum(values))
+    except OverflowError:  # huge ints
+        return all(_IS["number"](v) for v in values)
+
+
+def _shoelace(xs, ys):
+    area, px, py = 0.0, xs[-1], ys[-1]
+    for x, y in zip(xs, ys):
+        area += px * y - py * x
+        px, py = x, y
+    return abs(area) / 2
+
+
+_REDRAW = "redraw it or delete the annotation"
+_REENCODE = "re-encode the mask (pycocotools.mask.encode)"
+
+
+def _segmentation(segm, width, height):
+    """``(rle, [(kind, message, fix), ...])`` for one segmentation; ``rle`` is None when there are problems."""
+    if isinstance(segm, list):
+        if not segm:
+            return None, [("degenerate_segmentation", "the segmentation is an empty list",
+                           "draw the outline or delete the annotation")]
+        found, polygons = [], []
+        for k, poly in enumerate(segm):
+            if not _numbers(poly):
+                found.append(("wrong_type", f"polygon {k} must be a flat list of numbers [x1, y1, x2, y2, ...]", ""))
+            elif len(poly) % 2:
+                found.append(("degenerate_segmentation", f"polygon {k} has an odd number of coordinates "
+                                                         f"({len(poly)})", "write x, y pairs"))
+            elif len(poly) < 6:
+                found.append(("degenerate_segmentation", f"polygon {k} has {len(poly) // 2} point(s), a polygon "
+                                                         "needs at least 3", _REDRAW))
+            else:
+                xs, ys = poly[0::2], poly[1::2]
+                x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
+                if _shoelace(xs, ys) == 0:
+                    found.append(("degenerate_segmentation", f"polygon {k} has zero area (its points lie on a "
+                                                             "line)", _REDRAW))
+                elif (x0 < -COORD_TOLERANCE or y0 < -COORD_TOLERANCE
+                      or x1 > width + COORD_TOLERANCE or y1 > height + COORD_TOLERANCE):
+                    found.append(("out_of_bounds", f"polygon {k} spans x {x0:g}..{x1:g}, y {y0:g}..{y1:g}, outside "
+                                                   f"the {width}x{height} image",
+                                  "clip the points to the image (or check the image id)"))
+                else:
+                    polygons.append(poly)
+        if found:
+            return None, found
+        rles = mask_utils.frPyObjects(polygons, height, width)
+        rle = rles[0] if len(rles) == 1 else mask_utils.merge(rles)
+    else:
+        size, counts = segm.get("size"), segm.get("counts")
+        if size != [height, width]:
+            return None, [("rle_size_mismatch", f"the RLE size {size} is not the image's [height, width] = "
+                                                f"[{height}, {width}]", "re-encode the mask at the image size")]
+        if isinstance(counts, list) and all(_IS["int"](c) and c >= 0 for c in counts):
+            total = sum(counts)
+            rle = mask_utils.frPyObjects(segm, height, width) if total == height * width else None
+        elif isinstance(counts, str):
+            try:
+                total = _rle_total(counts)
+            except ValueError as exc:
+                return None, [("invalid_rle", f"the compressed RLE string {exc}", _REENCODE)]
+            rle = {"size": size, "counts": counts.encode("ascii")} if total == height * width else None
+        else:
+            return None, [("invalid_rle", "RLE 'counts' must be a list of non-negative ints or a compressed string",
+                           _REENCODE)]
+        if rle is None:
+            return None, [("invalid_rle", f"the RLE runs cover {total} pixels, not height x width = "
+                                          f"{height * width}", "re-encode the mask at the image size")]
+    if mask_utils.area(rle) == 0:
+        return None, [("degenerate_segmentation", "the mask covers no pixel (zero area)", _REDRAW)]
+    return rle, []
+
+
+def _bbox_problem(bbox, rle):
+    if len(bbox) != 4 or not _numbers(bbox):
+        return "wrong_type", f"bbox must be 4 numbers [x, y, width, height], got {json.dumps(bbox)[:60]}", ""
+    x, y, w, h = bbox
+    if w <= 0 or h <= 0:
+        return "degenerate_bbox", f"bbox {bbox} has a width or height <= 0", "recompute it from the mask"
+    mx, my, mw, mh = (float(v) for v in mask_utils.toBbox(rle))
+    tolerance = BBOX_TOLERANCE + 0.05 * max(mw, mh)
+    if max(abs(x - mx), abs(y - my), abs(x + w - mx - mw), abs(y + h - my - mh)) > tolerance:
+        return "bbox_mismatch", (f"bbox {[round(v, 1) for v in bbox]} does not match the mask's box "
+                                 f"{[round(v, 1) for v in (mx, my, mw, mh)]}"), \
+            "recompute the bbox from the mask (pycocotools.mask.toBbox)"
+    return None
+
+
+class _SplitReader:
+    """Takes one annotation file's top-level members in file order and checks them as they come.
+
+    Annotations are checked one by one as soon as the images are known; only their ids and problems are kept.
+    Categories usually come last in COCO files, so the category check of each annotation waits for :meth:`finish`.
+    """
+
+    def __init__(self, split, problems, on_images=None):
+        self.split, self.problems, self.on_images = split, problems, on_images
+        self.sections = {}  # section -> list of well-formed entries (annotations: None, they are not kept)
+        self.wrong_sections = {}  # section -> a value that is not a list
+        self.pending = None  # annotations that came before 'images': checked in finish()
+        self.seen_ids = set()
+        self.ann_problems = {}  # position in split.ann_* -> [(kind, message, fix), ...], or None: unknown image
+        self.cache_ids = set()
+
+    def member(self, key, value, is_array):
+        if key not in FIELDS:
+            return
+        if not is_array:
+            self.wrong_sections[key] = value
+        elif key != "annotations":
+            self.sections[key] = [item for index, item in enumerate(value)
+                                  if _wrong_fields(key, index, item, self.split.rel, self.problems)]
+            if key == "images":
+                self._index_images()
+        else:
+            self.sections[key] = None
+            if isinstance(value, list):  # the file was read whole: demo annotations come from this list
+                self.split.source = value
+            if "images" in self.sections:
+                for index, item in enumerate(value):
+                    self._annotation(index, item)
+            else:
+                self.pending = self.split.source = list(value)
+
+    def _index_images(self):
+        rel = self.split.rel
+        self.split.images = _index(self.sections["images"], "id", "duplicate_image_id", rel, self.problems,
+                                   "image id", "index:images")
+        _index(list(self.split.images.values()), "file_name", "duplicate_file_name", rel, self.problems, "file_name",
+               "index:images")
+        self.cache_ids = set(sorted(self.split.images)[:DEMO_CACHE_IMAGES])
+        if self.on_images:
+            self.on_images(self.split)
+
+    def _annotation(self, index, ann):
+        split, rel = self.split, self.split.rel
+        if not _wrong_fields("annotations", index, ann, rel, self.problems):
+            return
+        if ann["id"] in self.seen_ids:
+            self.problems.add("index:annotations", "duplicate_annotation_id", rel,
+                              f"{rel}: annotation id {ann['id']!r} is used twice; annotation ids must be unique",
+                              "renumber or remove the duplicate", id=ann["id"])
+            return
+        self.seen_ids.add(ann["id"])
+        position = len(split.ann_ids)
+        split.ann_ids.append(ann["id"])
+        split.ann_image_ids.append(ann["image_id"])
+        split.ann_category_ids.append(ann["category_id"])
+        split.ann_positions.append(index)
+        img = split.images.get(ann["image_id"])
+        if img is None:
+            self.ann_problems[position] = None  # no other check
+            return
+        if img["id"] in self.cache_ids:
+            split.cache.setdefault(img["id"], []).append(ann)
+        found = []
+        iscrowd = ann.get("iscrowd", 0)
+        if iscrowd not in (0, 1) or isinstance(iscrowd, bool):
+            found.append(("wrong_type", f"iscrowd must be 0 or 1, got {iscrowd!r}", ""))
+        split.crowd += iscrowd == 1
+        if img["width"] > 0 and img["height"] > 0:
+            rle, segmentation_problems = _segmentation(ann["segmentation"], img["width"], img["height"])
+            found += segmentation_problems
+            if rle is not None:
+                bbox_problem = _bbox_problem(ann["bbox"], rle)
+                found += [bbox_problem] if bbox_problem else []
+        if found:
+            self.ann_problems[position] = found
+
+    def finish(self):
+        split, rel, problems = self.split, self.split.rel, self.problems
+        for section in FIELDS:
+            if section not in self.sections:
+                problems.add(f"entries:{section}", "wrong_type", rel,
+                             f"{rel}: '{section}' must be a list, got {_describe(self.wrong_sections.get(section))}",
+                             "fix the file's structure (see the COCO format)")
+                self.member(section, [], True)
+        if self.pending is not None:
+            for index, item in enumerate(self.pending):
+                self._annotation(index, item)
+        cats = _index(self.sections["categories"], "id", "duplicate_category_id", rel, problems, "category id",
+                      "index:categories")
+        _index(list(cats.values()), "name", "duplicate_category_name", rel, problems, "category name",
+               "index:categories")
+        split.categories = {cid: cat["name"] for cid, cat in cats.items()}
+        if not split.categories:
+            problems.add("index:categories", "no_categories", rel, f"{rel} lists no categories",
+                         "add the class list ('categories')")
+        self._annotation_problems()
+        split.loaded = True
+
+    def _annotation_problems(self):
+        """Record the annotations' problems in file order, the category check first, as an annotation reads."""
+        split, rel, known = self.split, self.split.rel, self.split.categories
+        for position, (ann_id, image_id, category_id) in enumerate(
+                zip(split.ann_ids, split.ann_image_ids, split.ann_category_ids)):
+            found = self.ann_problems.get(position, [])
+            if found is None:
+                self.problems.add("annotations", "unknown_image_id", rel,
+                                  f"{rel}: annotation id {ann_id} refers to image_id {image_id}, which is not in "
+                                  "'images'", "fix image_id or delete the annotation", id=ann_id)
+                continue
+            if category_id not in known:
+                found = [("unknown_category_id", f"category_id {category_id} is not one of the categories "
+                                                 f"{sorted(known)}", "fix category_id or add the category")] + found
+            if not found:
+                split.good_images.add(image_id)
+                continue
+            img = split.images[image_id]
+            where = f"{rel}: annotation id {ann_id} (image id {img['id']}, {img['file_name']})"
+            for kind, message, fix in found:
+                self.problems.add("annotations", kind, rel, f"{where}: {message}", fix, id=ann_id)
+            split.flawed_images.add(image_id)
+
+
+# ----------------------------------------------------------------------------- one annotation file
+def _read_whole(path, rel, problems):
+    """The parsed file, or None after recording why it cannot be read."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        problems.add("file", "invalid_json", rel, f"{rel} is not UTF-8 text", "re-save it as UTF-8 JSON")
+    except json.JSONDecodeError as exc:
+        problems.add("file", "invalid_json", rel, f"{rel} is not valid JSON (line {exc.lineno}, column {exc.colno}: "
+                                                  f"{exc.msg})", "the file may be truncated -- re-export or restore it")
+    return None
+
+
+def load_split(dataset_dir, name, problems, on_images=None, stream=True):
+    """Read and check ``annotations/instance_{name}.json``: a :class:`SplitData`.
+
+    ``on_images(split)`` is called as soon as the images are known (to start checking the image files while the
+    annotations are read). The file is streamed; if it cannot be (invalid JSON, unusual layout) it is read whole.
+    """
+    rel = f"annotations/instance_{name}.json"
+    path = dataset_dir / rel
+    if not path.is_file():
+        problems.add("file", "missing_annotation_file", rel,
+                     f"{rel} does not exist; a COCO dataset needs annotations/instance_train.json and "
+                     "annotations/instance_val.json", "add it, or convert (CheckDataset.convert) or split "
+                                                      "(CheckDataset.split) your annotations")
+        return SplitData(name, rel)
+    if stream:
+        split, found = SplitData(name, rel, source=path), Problems()
+        reader = _SplitReader(split, found, on_images)
+        try:
+            with open(path, "rb") as fp:
+                for key, value, is_array in JsonStream(fp).members():
+                    reader.member(key, value, is_array)
+        except NotStreamable:
+            for _, probe in split.probes:  # the images are checked again once the file is read whole
+                getattr(probe, "cancel", lambda: None)()
+        else:
+            reader.finish()
+            problems.extend(found)
+            return split
+    split = SplitData(name, rel)
+    data = _read_whole(path, rel, problems)
+    if data is None:
+        return split
+    if not isinstance(data, dict):
+        problems.add("file", "wrong_type", rel, f"{rel}: the top level must be a JSON object with 'images', "
+                                                f"'annotations' and 'categories', got {type(data).__name__}")
+        return split
+    reader = _SplitReader(split, problems, on_images)
+    for section in FIELDS:
+        if section in data:
+            reader.member(section, data[section], isinstance(data[section], list))
+    reader.finish()
+    return split
+
+
+# ----------------------------------------------------------------------------- whole-dataset checks
+def _compare_categories(train, val, problems):
+    if not (train.loaded and val.loaded) or train.categories == val.categories:
+        return
+    differences = []
+    for label, ids in (("only in train", set(train.categories) - set(val.categories)),
+                       ("only in val", set(val.categories) - set(train.categories))):
+        source = train if label == "only in train" else val
+        if ids:
+            differences.append(f"{label}: " + ", ".join(f"{i}={source.categories[i]}" for i in sorted(ids)))
+    renamed = [f"{i}={train.categories[i]}/{val.categories[i]}" for i in sorted(set(train.categories)
+               & set(val.categories)) if train.categories[i] != val.categories[i]]
+    if renamed:
+        differences.append("same id, other name: " + ", ".join(renamed))
+    problems.add("dataset", "category_mismatch", "annotations/",
+                 f"instance_train.json and instance_val.json list different categories ({'; '.join(differences)}); "
+                 "both must list the same categories with the same ids",
+                 "copy one 'categories' list into the other")
+
+
+def background_images(split):
+    """Images of ``split`` without any annotation (kept: they train as negatives)."""
+    with_objects = set(split.ann_image_ids)
+    return [img for img in split.images.values() if img["id"] not in with_objects]
+
+
+def _split_checks(split, names, problems):
+    rel = split.rel
+    if split.name == "train" and split.num_annotations == 0 and split.images:
+        problems.add("dataset", "no_train_annotations", rel,
+                     f"{rel}: none of its {len(split.images)} images has an annotation, so there is nothing to train "
+                     "on", "annotate objects in the train images (LabelMe: check that the shapes are not all "
+                           "__ignore__), or re-split with CheckDataset.split so that train gets annotated images",
+                     severity="error")
+    background = background_images(split)
+    if background:
+        names_shown = ", ".join(img["file_name"] for img in background[:3])
+        problems.add("dataset", "background_images", rel,
+                     f"{rel}: {len(background)} of {len(split.images)} images have no annotation (background-only, "
+                     f"e.g. {names_shown}); they are kept and train as negatives",
+                     "remove them from 'images' if that is not intended", severity="warning")
+    if len(split.images) < MIN_IMAGES:
+        problems.add("dataset", "few_images", rel, f"{rel}: only {len(split.images)} images; {MIN_IMAGES} or more "
+                                                   "per split are needed for a meaningful training/evaluation",
+                     severity="warning")
+    present = set(split.ann_category_ids)
+    empty = [names[cid] for cid in sorted(split.categories) if cid not in present]
+    if empty and split.images:
+        problems.add("dataset", "empty_class", rel, f"{rel}: no annotation of {', '.join(empty)}; the model cannot "
+                                                    "learn or be evaluated on it", "add examples", severity="warning")
+
+
+def _unused_files(dataset_dir, splits, problems):
+    referenced = {str(image_path(dataset_dir, img["file_name"])) for s in splits for img in s.images.values()}
+    files = sorted(p for p in (dataset_dir / "images").rglob("*") if p.is_file() and str(p) not in referenced)
+    if files:
+        names = ", ".join(str(p.relative_to(dataset_dir / "images")) for p in files[:3])
+        problems.add("dataset", "unused_image_files", "images/",
+                     f"images/ holds {len(files)} file(s) that no annotation file lists (e.g. {names})",
+                     "add them to a split or remove them", severity="warning")
+    train_names = {img["file_name"] for img in splits[0].images.values()}
+    both = sorted(train_names & {img["file_name"] for img in splits[1].images.values()})
+    if both:
+        problems.add("dataset", "image_in_both_splits", "annotations/",
+                     f"{len(both)} image(s) are in both train and val (e.g. {', '.join(both[:3])}); the validation "
+                     "score will be too optimistic", "keep each image in one split", severity="warning")
+
+
+@dataclass
+class Validation:
+    """The outcome of :func:`validate_dataset`: the problems, and the splits in compact form for the statistics."""
+
+    dataset_dir: object
+    splits: list
+    problems: list  # Problem records, errors and warnings, in the order found
+
+    @property
+    def names(self):
+        """Category id -> name; train's names win where the splits differ."""
+        return {**self.splits[1].categories, **self.splits[0].categories}
+
+    @property
+    def errors(self):
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self):
+        return [p for p in self.problems if p.severity == "warning"]
+
+
+def validate_dataset(dataset_dir, progress=True, progress_min_images=PROGRESS_MIN_IMAGES):
+    """Check the JSON files, every image and every annotation of a COCO dataset; never raises for bad data."""
+    start = Problems()
+    images_dir = dataset_dir / "images"
+    if not images_dir.is_dir():
+        start.add("file", "missing_images_dir", "images/", f"{dataset_dir}/images/ does not exist",
+                  "put the image files there (file_name in the JSON is relative to images/)")
+    problems, splits = start.items, []
+    with strict_decoding(), ThreadPoolExecutor(IMAGE_THREADS) as pool:
+        on_images = (lambda split: start_image_checks(split, dataset_dir, pool)) if images_dir.is_dir() else None
+        for name in SPLITS:
+            found = Problems()
+            split = load_split(dataset_dir, name, found, on_images)
+            finish_image_checks(split, found, progress, progress_min_images)
+            problems += found.items
+            splits.append(split)
+    checks = Problems()
+    _compare_categories(*splits, checks)
+    names = {**splits[1].categories, **splits[0].categories}
+    for split in splits:
+        if split.loaded:
+            _split_checks(split, names, checks)
+    if images_dir.is_dir():
+        _unused_files(dataset_dir, splits, checks)
+    return Validation(dataset_dir, splits, problems + checks.items)
