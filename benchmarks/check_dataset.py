@@ -140,7 +140,8 @@ def main():
                 sys.exit(f"the check of {dataset} failed:\n{child.stderr[-3000:]}")
             row = json.loads(child.stdout.strip().splitlines()[-1])
             rows.append(row)
-            print(f"{row['images']:>6} images, {row['annotations']:>7} annotations: {row['seconds']:6.1f} s (CPU {row['cpu_seconds']:.1f} s), "
+            print(f"{row['images']:>6} images, {row['annotations']:>7} annotations: {row['seconds']:6.1f} s "
+                  f"(CPU {row['cpu_seconds']:.1f} s), "
                   f"peak RSS {row['peak_rss_mb']:6.0f} MB (after imports {row['rss_after_imports_mb']:.0f} MB), "
                   f"check_pass {row['check_pass']}, {row['errors']} errors", flush=True)
         if len(rows) >= 2:

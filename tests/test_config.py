@@ -141,3 +141,50 @@ def test_validate_device_on_this_machine():
             validate_device("gpu:0")
     else:
         assert validate_device("gpu:0") == "gpu:0"
+
+
+@pytest.mark.parametrize("path", [
+    "paddlex/configs/modules/instance_segmentation/Mask-RT-DETR-H.yaml",  # PaddleX 3.0
+    "paddlex/configs/instance_segmentation/Mask-RT-DETR-H.yaml",  # PaddleX 3.0 beta
+    "./paddlex/configs/modules/instance_segmentation/Mask-RT-DETR-H.yml",
+])
+def test_paddlex_config_paths_use_the_bundled_config_with_one_notice(path, capsys):
+    from tutorial_lib.config.loader import resolve_config_path
+
+    assert resolve_config_path(path) == resolve_config_path("Mask-RT-DETR-H")
+    notice = capsys.readouterr().err.splitlines()
+    assert len(notice) == 1 and notice[0].startswith(f"notice: {path} does not exist here")
+    cfg = load_config(path, ["Global.mode=check_dataset"])
+    assert cfg["Global"]["model"] == "Mask-RT-DETR-H" and cfg["Architecture"]["size"] == "H"
+
+
+def test_an_existing_paddlex_path_is_read_as_it_is(tmp_path, monkeypatch, capsys):
+    folder = tmp_path / "paddlex" / "configs" / "modules" / "instance_segmentation"
+    folder.mkdir(parents=True)
+    (folder / "Mask-RT-DETR-H.yaml").write_text("Global:\n  model: Mask-RT-DETR-H\n  output: mine\n")
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config("paddlex/configs/modules/instance_segmentation/Mask-RT-DETR-H.yaml")
+    assert cfg["Global"]["output"] == "mine" and "Architecture" not in cfg  # the user's file, not the bundled one
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("path, message", [
+    ("paddlex/configs/modules/instance_segmentation/Mask-RT-DETR-Q.yaml", "'Mask-RT-DETR-Q' is not a registered"),
+    ("paddlex/configs/modules/object_detection/PP-YOLOE_plus-S.yaml", "'object_detection' module"),
+    ("configs/Mask-RT-DETR-H.yaml", "does not exist"),
+])
+def test_paddlex_paths_that_cannot_resolve(path, message):
+    with pytest.raises(UserError, match=message):
+        load_config(path)
+
+
+def test_pretrain_weight_path_official_is_the_registry_url():
+    from tutorial_lib.models.registry import official_weights_url, resolve_pretrain_weight
+
+    url = resolve_pretrain_weight("official", "Mask-RT-DETR-H")
+    assert url == official_weights_url("Mask-RT-DETR-H") == \
+        "https://paddledet.bj.bcebos.com/models/mask_rtdetr_hgnetv2_h_6x_coco.pdparams"
+    assert resolve_pretrain_weight("w/best.pdparams", "Mask-RT-DETR-H") == "w/best.pdparams"
+    assert resolve_pretrain_weight(None, "Mask-RT-DETR-H") is None
+    with pytest.raises(UserError, match="MaskRCNN-ResNet18-FPN-S has no official weights"):
+        resolve_pretrain_weight("official", "MaskRCNN-ResNet18-FPN-S")

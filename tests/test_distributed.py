@@ -75,9 +75,7 @@ def train_tiny(batch_size):
 def two_processes():
     from tutorial_lib.engine import runtime
 
-    paddle = runtime.setup()
-    context = paddle.distributed.spawn(train_tiny, args=(2,), nprocs=2, backend="gloo")
-    return sorted(q.get() for q in context.return_queues)
+    return runtime.spawn(train_tiny, (2,), nprocs=2, device="cpu")
 
 
 def test_both_processes_hold_identical_weights(two_processes):
@@ -115,14 +113,19 @@ def test_shards_cover_the_global_batch_once():
         assert picked[0][step] + picked[1][step] + picked[2][step] == batch
 
 
-def test_spawn_options_per_device():
-    from tutorial_lib.engine.train import spawn_options
+def test_process_environments_per_device():
+    from tutorial_lib.engine.runtime import process_envs
+    from tutorial_lib.engine.train import spawn_train
 
-    assert spawn_options("gpu:0,1,2,3") == {"gpus": "0,1,2,3"}
-    assert spawn_options("xpu:0,1") == {"xpus": "0,1"}
-    assert spawn_options("cpu") == {"backend": "gloo"}
+    gpus = process_envs(4, "gpu:0,1,2,3")
+    assert [e["PADDLE_TRAINER_ID"] for e in gpus] == ["0", "1", "2", "3"]
+    assert [e["FLAGS_selected_gpus"] for e in gpus] == ["0", "1", "2", "3"]
+    assert {e["PADDLE_TRAINERS_NUM"] for e in gpus} == {"4"} and len({e["PADDLE_CURRENT_ENDPOINT"] for e in gpus}) == 4
+    assert gpus[2]["PADDLE_TRAINER_ENDPOINTS"].split(",")[2] == gpus[2]["PADDLE_CURRENT_ENDPOINT"]
+    assert [e["FLAGS_selected_xpus"] for e in process_envs(2, "xpu:2,3")] == ["2", "3"]
+    assert {e["PADDLE_DISTRI_BACKEND"] for e in process_envs(2, "cpu")} == {"gloo"}
     with pytest.raises(UserError, match="paddle.distributed.launch --devices 0,1"):
-        spawn_options("npu:0,1")
+        spawn_train({"Global": {"device": "npu:0,1"}})
 
 
 def test_engine_trains_in_two_processes_and_only_process_0_writes(tmp_path):
@@ -137,7 +140,8 @@ def test_engine_trains_in_two_processes_and_only_process_0_writes(tmp_path):
     cfg = load_config("MaskRCNN-ResNet18-FPN-S", {
         "Global.mode": "train", "Global.dataset_dir": str(data), "Global.output": str(out), "Global.seed": 0,
         "Train.epochs_iters": 1, "Train.batch_size": 1, "Train.learning_rate": 0.01, "Train.log_interval": 1,
-        "Train.export_best": False, "Architecture.input_size": 128})
+        "Train.export_best": False, "Train.warmup_steps": 0, "Architecture.input_size": 128,
+        "Architecture.schedule.type": "Constant"})  # a piecewise schedule needs more iterations than this run
     result = spawn_train(cfg, 2, device="cpu")
     assert result["done_flag"] is True and len(result["history"]) == 1
     steps = len(Split(data, "train", allow_empty=False)) // 2

@@ -146,9 +146,9 @@ def step(golden):
         return {by_name[p.name]: {"lr": float(opt._create_param_lr((p, None))),
                                   "decay": fun is None or bool(fun(p.name))} for p in opt._parameter_list}
 
-    info = group_info(optimizer)
     lr0 = optimizer.get_lr()
     optimizer.step()
+    info = group_info(optimizer)  # after the step: the rates it used (the schedule has not moved)
     after = {k: v.numpy().copy() for k, v in model.state_dict().items()}
     for k, g in raw.items():  # the step clips copies: the raw gradients are intact for the variant
         np.testing.assert_array_equal(params[k].grad.numpy(), g, err_msg=f"{k}: gradient changed by the step")
@@ -158,8 +158,8 @@ def step(golden):
         params[k].set_value(before[k])
     variant_schedule = build_schedule(arch["schedule"], float(train["learning_rate"]), 0, TOTAL_STEPS)
     variant = build_optimizer(arch["optimizer"], variant_schedule, model)
-    info_variant = group_info(variant)
     variant.step()
+    info_variant = group_info(variant)
     after_variant = {k: v.numpy().copy() for k, v in model.state_dict().items()}
 
     return types.SimpleNamespace(
@@ -181,9 +181,9 @@ def check_close(name, got, ref, scale, tol):
     return diff / scale if scale else diff
 
 
-def set_index(z, layer):
-    """Trace rows (loss calls) in the README's call order -> golden layer id of each."""
-    return int(z["term_layer"][layer])
+def call_layer(z, call):
+    """Golden layer id (``layer_names``) of loss call ``call`` (the trace follows the README's call order)."""
+    return int(z["term_layer"][call])
 
 
 # ----------------------------------------------------------------------------- tests: forward and loss
@@ -215,7 +215,8 @@ def test_term_values(step, golden):
     got = np.array([[r["terms"][t] for t in LOSS_TERMS] for r in step.trace])
     ref = golden["term_values"]
     rel = np.abs(got - ref) / np.abs(ref)
-    assert (rel <= 1e-4).all(), f"term_values: worst rel {rel.max():.2e} at call {np.unravel_index(rel.argmax(), rel.shape)}"
+    where = np.unravel_index(rel.argmax(), rel.shape)
+    assert (rel <= 1e-4).all(), f"term_values: worst rel {rel.max():.2e} at (call, term) {where}"
     print(f"term_values: worst rel {rel.max():.2e}")
 
 
@@ -226,7 +227,7 @@ def test_matching_indices(step, golden):
         np.testing.assert_array_equal(rec["src"], z["term_src"][lo:lo + n], err_msg=f"term_src, call {call}")
         np.testing.assert_array_equal(rec["tgt"], z["term_tgt"][lo:lo + n], err_msg=f"term_tgt, call {call}")
         if call < len(z["matcher_call_layer"]):
-            assert set_index(z, call) == int(z["matcher_call_layer"][call])
+            assert call_layer(z, call) == int(z["matcher_call_layer"][call])
             np.testing.assert_array_equal(rec["src"], z["match_src"][call], err_msg=f"match_src, call {call}")
             np.testing.assert_array_equal(rec["tgt"], z["match_tgt"][call], err_msg=f"match_tgt, call {call}")
 
@@ -235,7 +236,7 @@ def test_predictions_and_matcher_costs(step, golden):
     z = golden
     worst = {}
     for call, rec in enumerate(step.trace):
-        layer = set_index(z, call)
+        layer = call_layer(z, call)
         prefix, row = ("out", layer) if layer < 8 else ("dn_out", layer - 8)
         for field, key in (("logits", "logits"), ("boxes", "boxes"), ("mask_stats", "mask_stats")):
             ref = z[f"{prefix}_{key}"]
@@ -325,7 +326,7 @@ def test_param_groups(step, golden):
         if np.isnan(ref):
             assert reg is None or not in_opt[i], f"{key}: unexpected regularizer {reg}"
         elif in_opt[i]:
-            assert type(reg).__name__ == "L2Decay" and reg._coeff == ref, f"{key}: regularizer {reg}, expected L2Decay({ref})"
+            assert type(reg).__name__ == "L2Decay" and reg._coeff == ref, f"{key}: {reg}, expected L2Decay({ref})"
 
 
 def check_step(step, golden, after, suffix, lr_key):
@@ -392,9 +393,10 @@ def test_replay_hooks_default_off_and_training_draws_randomly():
     paddle.seed(2)
     b = loss._uncertain_points(masks).numpy()
     assert a.shape == (2, loss.num_sample_points, 2) and not np.allclose(a, b)
-    gts = {"gt_class": [paddle.to_tensor([[1], [2]])], "gt_bbox": [paddle.to_tensor([[.5, .5, .2, .2], [.3, .3, .1, .1]])]}
     from tutorial_lib.models.mask_rtdetr.denoising import get_denoising_training_group
 
+    gts = {"gt_class": [paddle.to_tensor([[1], [2]])],
+           "gt_bbox": [paddle.to_tensor([[.5, .5, .2, .2], [.3, .3, .1, .1]])]}
     embed = tr.denoising_class_embed.weight
     paddle.seed(1)
     _, box1, _, _ = get_denoising_training_group(gts, 3, tr.num_queries, embed)

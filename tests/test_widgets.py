@@ -194,6 +194,8 @@ def test_table_formats_numbers_missing_values_and_drops_empty_columns():
     # one precision per column: 3 significant digits for its largest value, thousands separators, "-" for missing
     assert cells == ["a", "9,801", "0.412", "-", "3", "b", "-", "0.500", "12.5", "12,000"]
     assert "note" not in styled.to_html()
+    assert "&lt;array&gt;" in tw.table([{"input": "<array>"}]).to_html()       # text is text, not HTML
+    assert "(no rows)" in tw.table([]).to_html()
 
 
 def test_fold_summarises_and_keeps_the_rest():

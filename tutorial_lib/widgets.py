@@ -501,6 +501,9 @@ def table(data, digits=3, missing="-", drop_empty=True, index=True):
     import pandas as pd
 
     df = data.copy() if isinstance(data, pd.DataFrame) else pd.DataFrame(data)
+    if df.empty:
+        df = pd.DataFrame({"": ["(no rows)"]})
+        index = False
 
     def is_missing(value):
         return value is None or (isinstance(value, (float, np.floating)) and np.isnan(value)) or value == ""
@@ -531,9 +534,9 @@ def table(data, digits=3, missing="-", drop_empty=True, index=True):
 
         return fmt
 
-    styler = df.style.format({c: column_format(df[c].tolist()) for c in df.columns})
+    styler = df.style.format({c: column_format(df[c].tolist()) for c in df.columns}, escape="html")
     if not isinstance(df.index, pd.RangeIndex):
-        styler = styler.format_index(lambda v: missing if is_missing(v) else str(v))
+        styler = styler.format_index(lambda v: missing if is_missing(v) else str(v), escape="html")
     text_cols = [c for c in df.columns if df[c].dtype == object]
     styler = styler.set_properties(subset=text_cols, **{"text-align": "left", "white-space": "pre-wrap"})
     styler = styler.set_table_styles([{"selector": "th", "props": [("text-align", "left")]}])

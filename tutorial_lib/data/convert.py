@@ -18,8 +18,9 @@ Sources:
 * **LabelMe**: one JSON per image anywhere under ``src_dir`` with ``shapes`` of type polygon,
   rectangle or circle (other types are skipped and counted); shapes with the same ``label`` and
   ``group_id`` form one instance. As in LabelMe's own ``labelme2coco``, shapes labelled ``__ignore__`` are
-  skipped and ``_background_`` is not a class (both counted in ``skipped_shapes``). ``imagePath`` is resolved relative to the JSON, then by name in the
-  JSON's folder, ``images/`` and ``src_dir``; if the image is missing, embedded ``imageData`` is used.
+  skipped and ``_background_`` is not a class (both counted in ``skipped_shapes``). ``imagePath`` is resolved
+  relative to the JSON, then by name in the JSON's folder, ``images/`` and ``src_dir``; if the image is
+  missing, embedded ``imageData`` is used.
 * **VOC**: ``Annotations/<name>.xml``, ``JPEGImages/``, ``SegmentationObject/<name>.png`` (palette
   index k = the k-th ``<object>`` of the XML, 0 background, 255 void) and optionally
   ``SegmentationClass/<name>.png`` (used for the class when the XML has no k-th object: index k is the k-th

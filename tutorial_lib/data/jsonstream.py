@@ -13,6 +13,7 @@ import re
 
 CHUNK = 1 << 20  # characters read at a time
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
+_AFTER_VALUE = frozenset(" \t\n\r,]}:")  # what may follow a complete value in valid JSON
 
 
 class NotStreamable(Exception):
@@ -71,10 +72,10 @@ class JsonStream:
                 if self._fill(max(self._chunk, len(self._buf) - self._pos)):
                     continue
                 raise NotStreamable("invalid JSON") from None
-            if end < len(self._buf) or self._eof:
+            if self._eof or (end < len(self._buf) and self._buf[end] in _AFTER_VALUE):
                 self._pos = end
                 return value
-            self._fill()  # a number or literal that ends the buffer may go on in the next piece
+            self._fill()  # "1.", "-2.5e" or "12" at the end of the buffer: the number may go on in the next piece
 
     def _elements(self):
         if self._peek() == "]":

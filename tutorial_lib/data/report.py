@@ -120,8 +120,8 @@ class DatasetReport:
         hidden = len(self.problems) - shown
         where = self.result_path or RESULT_FILE
         if self.problems:
-            lines.append(f"  {'all ' if not hidden else ''}{len(self.problems)} problem(s), each with its fix"
-                         + (f" ({hidden} not shown here)" if hidden else "") + f": {where}")
+            lines.append(f"  {f'{hidden} more not shown; ' if hidden else ''}full list ({len(self.problems)} "
+                         f"problem(s), each with its fix): {where}")
         else:
             lines.append(f"  report: {where}")
         return "\n".join(lines)

@@ -17,7 +17,6 @@ PNGs have every chunk's CRC verified up to ``IEND``; other formats are decoded i
 import json
 import math
 import os
-from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
@@ -141,8 +140,26 @@ def _describe(value):
     return "nothing (missing)" if value is None else f"{type(value).__name__} {json.dumps(value)[:40]}"
 
 
+_EXACT_TYPES = {"int": {int}, "number": {int, float}, "text": {str}, "list": {list},
+                "polygon list or RLE object": {list, dict}}
+_FAST_FIELDS = {section: [(key, _EXACT_TYPES[kind], kind) for key, kind in fields.items()]
+                for section, fields in FIELDS.items()}
+
+
+def _plainly_well_formed(section, item):
+    """The common case, cheaply: every field has exactly the JSON type it needs (a finite number, a non-blank text)."""
+    for key, types, kind in _FAST_FIELDS[section]:
+        value = item.get(key)
+        if type(value) not in types or (kind == "number" and not math.isfinite(value)) or (
+                kind == "text" and not value.strip()):
+            return False
+    return True
+
+
 def _wrong_fields(section, index, item, rel, problems):
     """Record what is malformed about one entry; True if it is well-formed."""
+    if type(item) is dict and _plainly_well_formed(section, item):
+        return True
     if not isinstance(item, dict):
         problems.add(f"entries:{section}", "wrong_type", rel,
                      f"{rel}: {section}[{index}] must be an object, got {_describe(item)}")
@@ -327,7 +344,8 @@ _REENCODE = "re-encode the mask (pycocotools.mask.encode)"
 
 
 def _segmentation(segm, width, height):
-    """``(rle, [(kind, message, fix), ...])`` for one segmentation; ``rle`` is None when there are problems."""
+    """``(mask box, [(kind, message, fix), ...])`` for one segmentation; the box ([x, y, w, h] of the mask's
+    pixels) is None when there are problems."""
     if isinstance(segm, list):
         if not segm:
             return None, [("degenerate_segmentation", "the segmentation is an empty list",
@@ -379,18 +397,19 @@ def _segmentation(segm, width, height):
         if rle is None:
             return None, [("invalid_rle", f"the RLE runs cover {total} pixels, not height x width = "
                                           f"{height * width}", "re-encode the mask at the image size")]
-    if mask_utils.area(rle) == 0:
+    box = mask_utils.toBbox(rle).tolist()
+    if box[2] == 0:  # an empty mask has a zero box; any pixel makes it at least 1 wide
         return None, [("degenerate_segmentation", "the mask covers no pixel (zero area)", _REDRAW)]
-    return rle, []
+    return box, []
 
 
-def _bbox_problem(bbox, rle):
+def _bbox_problem(bbox, box):
     if len(bbox) != 4 or not _numbers(bbox):
         return "wrong_type", f"bbox must be 4 numbers [x, y, width, height], got {json.dumps(bbox)[:60]}", ""
     x, y, w, h = bbox
     if w <= 0 or h <= 0:
         return "degenerate_bbox", f"bbox {bbox} has a width or height <= 0", "recompute it from the mask"
-    mx, my, mw, mh = (float(v) for v in mask_utils.toBbox(rle))
+    mx, my, mw, mh = box
     tolerance = BBOX_TOLERANCE + 0.05 * max(mw, mh)
     if max(abs(x - mx), abs(y - my), abs(x + w - mx - mw), abs(y + h - my - mh)) > tolerance:
         return "bbox_mismatch", (f"bbox {[round(v, 1) for v in bbox]} does not match the mask's box "
@@ -472,10 +491,10 @@ class _SplitReader:
             found.append(("wrong_type", f"iscrowd must be 0 or 1, got {iscrowd!r}", ""))
         split.crowd += iscrowd == 1
         if img["width"] > 0 and img["height"] > 0:
-            rle, segmentation_problems = _segmentation(ann["segmentation"], img["width"], img["height"])
+            box, segmentation_problems = _segmentation(ann["segmentation"], img["width"], img["height"])
             found += segmentation_problems
-            if rle is not None:
-                bbox_problem = _bbox_problem(ann["bbox"], rle)
+            if box is not None:
+                bbox_problem = _bbox_problem(ann["bbox"], box)
                 found += [bbox_problem] if bbox_problem else []
         if found:
             self.ann_problems[position] = found

@@ -1,7 +1,8 @@
-"""COCO evaluation (pycocotools), per-class AP, a confusion matrix and a COCO error breakdown.
+"""COCO evaluation, per-class AP, a confusion matrix and a COCO error breakdown.
 
 Predictions are ``{image_id: Instances}`` (:class:`tutorial_lib.structures.Instances`, class ids 0..N-1); ground
-truth is the split's COCO JSON.
+truth is the split's COCO JSON. COCO AP comes from :mod:`.cocoeval_fast` (vectorised, same numbers as
+pycocotools' ``COCOeval``, many times faster) unless ``backend="pycocotools"`` asks for the reference.
 """
 import contextlib
 import io
@@ -10,9 +11,12 @@ import numpy as np
 from pycocotools import mask as mask_utils
 from pycocotools.cocoeval import COCOeval
 
+from ..errors import UserError
 from ..structures import Instances
+from . import cocoeval_fast
 
 STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl")
+BACKENDS = ("fast", "pycocotools")
 
 
 def encode_mask(mask):
@@ -35,10 +39,12 @@ def to_coco_results(predictions, clsid2catid):
     return bbox, segm
 
 
-def _run_cocoeval(coco_gt, results, iou_type):
-    """Run COCOeval quietly; return the evaluator (None when there is nothing to evaluate)."""
+def _run_cocoeval(coco_gt, results, iou_type, backend="fast"):
+    """Evaluate quietly; return an object with COCOeval's ``stats`` and ``eval`` (None when nothing to evaluate)."""
     if not results:
         return None
+    if backend == "fast":
+        return cocoeval_fast.evaluate(coco_gt, results, iou_type)
     with contextlib.redirect_stdout(io.StringIO()):
         coco_dt = coco_gt.loadRes(results)
         evaluator = COCOeval(coco_gt, coco_dt, iou_type)
@@ -52,7 +58,9 @@ def _per_class(evaluator, coco_gt):
     """AP and AP50 per category (None for a class without ground truth in this split)."""
     out = {}
     cat_ids = coco_gt.getCatIds()
-    for k, cat_id in enumerate(cat_ids):
+    column = {cat_id: k for k, cat_id in enumerate(sorted(cat_ids))}  # COCOeval's category axis is sorted by id
+    for cat_id in cat_ids:
+        k = column[cat_id]
         name = coco_gt.cats[cat_id]["name"]
         if evaluator is None:
             has_gt = bool(coco_gt.getAnnIds(catIds=[cat_id]))
@@ -65,16 +73,19 @@ def _per_class(evaluator, coco_gt):
     return out
 
 
-def coco_metrics(coco_gt, predictions, clsid2catid):
+def coco_metrics(coco_gt, predictions, clsid2catid, backend="fast"):
     """Mask and box AP (COCO 0.5:0.95), AP50, AP75, APs/m/l and per-class AP, as fractions in [0, 1].
 
     Top-level ``AP``/``AP50``/... are mask (segmentation) numbers; ``bbox_AP``/... are box numbers.
+    ``backend``: ``"fast"`` (:mod:`.cocoeval_fast`, default) or ``"pycocotools"`` (``COCOeval``, the reference).
     """
+    if backend not in BACKENDS:
+        raise UserError(f"unknown COCO evaluation backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     bbox_res, segm_res = to_coco_results(predictions, clsid2catid)
     metrics = {}
     per_class = {}
     for iou_type, prefix, results in (("segm", "", segm_res), ("bbox", "bbox_", bbox_res)):
-        evaluator = _run_cocoeval(coco_gt, results, iou_type)
+        evaluator = _run_cocoeval(coco_gt, results, iou_type, backend)
         stats = evaluator.stats[:6] if evaluator is not None else np.zeros(6)
         for name, value in zip(STAT_NAMES, stats):
             metrics[prefix + name] = round(max(float(value), 0.0), 6)
@@ -162,14 +173,12 @@ def error_analysis(coco_gt, predictions, catid2clsid, num_classes, score_thresho
 
 
 def plot_confusion(matrix, names, path, title="confusion matrix (mask IoU >= 0.5)"):
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: switching its backend would stop a notebook's inline plots
 
     labels = list(names)
     rows, cols = labels + ["background"], labels + ["missed"]
-    fig, ax = plt.subplots(figsize=(1.0 + 0.55 * len(cols), 1.0 + 0.5 * len(rows)))
+    fig = Figure(figsize=(1.0 + 0.55 * len(cols), 1.0 + 0.5 * len(rows)))
+    ax = fig.subplots()
     ax.imshow(np.log1p(matrix), cmap="Blues")
     for i in range(matrix.shape[0]):
         for j in range(matrix.shape[1]):
@@ -178,22 +187,20 @@ def plot_confusion(matrix, names, path, title="confusion matrix (mask IoU >= 0.5
     ax.set_xticks(range(len(cols)), cols, rotation=60, ha="right", fontsize=8)
     ax.set_yticks(range(len(rows)), rows, fontsize=8)
     ax.set_xlabel("predicted"); ax.set_ylabel("ground truth"); ax.set_title(title, fontsize=9)
-    fig.tight_layout(); fig.savefig(path, dpi=110); plt.close(fig)
+    fig.tight_layout(); fig.savefig(path, dpi=110)
     return str(path)
 
 
 def plot_errors(counts, path, title="error breakdown"):
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot (see plot_confusion)
 
     kinds = list(ERROR_KINDS)
     colors = ["#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#d62728", "#7f7f7f"]
-    fig, ax = plt.subplots(figsize=(6.5, 3.2))
+    fig = Figure(figsize=(6.5, 3.2))
+    ax = fig.subplots()
     ax.bar(kinds, [counts[k] for k in kinds], color=colors)
     for i, k in enumerate(kinds):
         ax.text(i, counts[k], str(counts[k]), ha="center", va="bottom", fontsize=8)
     ax.set_ylabel("count"); ax.set_title(title, fontsize=9)
-    fig.tight_layout(); fig.savefig(path, dpi=110); plt.close(fig)
+    fig.tight_layout(); fig.savefig(path, dpi=110)
     return str(path)

@@ -5,9 +5,11 @@ seeding, device selection, and the process's place in data-parallel training (ra
 ``PADDLE_TRAINERS_NUM`` in every training process)."""
 import os
 import random
+import time
 
 import numpy as np
 
+from ..errors import UserError
 from ..models.paddledet import import_ppdet
 
 
@@ -52,6 +54,117 @@ def init_distributed():
     paddle = setup()
     if world_size() > 1 and not paddle.distributed.is_initialized():
         paddle.distributed.init_parallel_env()
+
+
+def _free_ports(count):
+    import socket
+
+    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def process_envs(nprocs, device="cpu"):
+    """The environment of each of ``nprocs`` local training processes, as paddle.distributed's launchers set it:
+    rank, world size, endpoints, and the card (``FLAGS_selected_gpus`` / ``xpus``) or the gloo backend (CPU)."""
+    from ..config.device import parse_device
+
+    kind, ids = parse_device(device)
+    endpoints = [f"127.0.0.1:{port}" for port in _free_ports(nprocs)]
+    envs = []
+    for rank_ in range(nprocs):
+        env = {"PADDLE_TRAINER_ID": str(rank_), "PADDLE_TRAINERS_NUM": str(nprocs),
+               "PADDLE_CURRENT_ENDPOINT": endpoints[rank_], "PADDLE_TRAINER_ENDPOINTS": ",".join(endpoints)}
+        if kind == "cpu":
+            env["PADDLE_DISTRI_BACKEND"] = "gloo"
+        else:
+            if len(ids) < nprocs:
+                raise UserError(f"Global.device={device} lists {len(ids)} card(s) for {nprocs} processes")
+            env["FLAGS_selected_xpus" if kind == "xpu" else "FLAGS_selected_gpus"] = str(ids[rank_])
+        envs.append(env)
+    return envs
+
+
+def _spawned(func, args, env, queue):
+    """Body of a spawned training process: its environment first, then paddle imported the project's way (scipy
+    and pycocotools before paddle: ``paddle.distributed.spawn`` imports paddle first in its children, and the zlib
+    clash that order causes crashes them), then ``func(*args)``; the outcome goes back through ``queue``."""
+    os.environ.update(env)
+    rank_ = int(env["PADDLE_TRAINER_ID"])
+    try:
+        setup()
+        outcome = ("ok", func(*args))
+    except KeyboardInterrupt:
+        outcome = ("interrupted", None)
+    except UserError as exc:
+        outcome = ("user_error", str(exc))
+    except BaseException:  # reported to the parent, which raises it
+        import traceback
+
+        outcome = ("error", traceback.format_exc())
+    queue.put((rank_, *outcome))
+
+
+def spawn(func, args=(), nprocs=2, device="cpu", grace_s=20.0):
+    """Run ``func(*args)`` in ``nprocs`` new local processes that form one data-parallel group (one per card of
+    ``device``, or gloo CPU processes for ``cpu``); return their return values by rank.
+
+    A UserError in any process is raised here as a UserError, any other error as a RuntimeError with the
+    process's traceback. When process 0 stops with KeyboardInterrupt (Ctrl-C, or raised by a hook), the others,
+    left waiting on a collective, are ended after ``grace_s`` seconds and KeyboardInterrupt is raised here.
+    ``func`` and ``args`` must be picklable (module-level functions)."""
+    import multiprocessing
+    import queue as queue_module
+
+    context = multiprocessing.get_context("spawn")
+    outcomes = context.Queue()
+    processes = [context.Process(target=_spawned, args=(func, args, env, outcomes), name=f"train-rank-{r}")
+                 for r, env in enumerate(process_envs(nprocs, device))]
+    for process in processes:
+        process.start()
+    results, deadline = {}, None
+
+    def stop_all():
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+            process.join()
+
+    try:
+        while len(results) < nprocs:
+            try:
+                rank_, status, value = outcomes.get(timeout=1.0)
+            except queue_module.Empty:
+                silent = [r for r, p in enumerate(processes) if r not in results and not p.is_alive()]
+                if silent and outcomes.empty():
+                    stop_all()
+                    raise RuntimeError(f"training process {silent[0]} ended with exit code "
+                                       f"{processes[silent[0]].exitcode} without a result") from None
+                if deadline is not None and time.time() > deadline:
+                    break
+                continue
+            results[rank_] = (status, value)
+            if status in ("user_error", "error"):
+                stop_all()
+                if status == "user_error":
+                    raise UserError(value)
+                raise RuntimeError(f"training process {rank_} failed:\n{value}")
+            if rank_ == 0 and deadline is None:
+                deadline = time.time() + grace_s  # the others end with it, or hang on a collective
+    except KeyboardInterrupt:  # Ctrl-C reached every process: let process 0 write its checkpoint
+        for process in processes:
+            process.join(timeout=grace_s)
+        stop_all()
+        raise
+    stop_all()
+    if results.get(0, ("interrupted",))[0] == "interrupted":
+        raise KeyboardInterrupt("training process 0 was interrupted")
+    return [results[r][1] if r in results else None for r in range(nprocs)]
 
 
 def mean_across_ranks(values):

@@ -25,12 +25,11 @@ iteration re-seeds paddle from ``(seed, iteration)`` and each sample's augmentat
 (and the same EMA) as the uninterrupted run.
 
 Several devices (``Global.device=gpu:0,1,2,3``): one training process per card, data parallel
-(``paddle.DataParallel``; ``Train.batch_size`` is per card, as in PaddleX), started here with
-``paddle.distributed.spawn`` or from outside with ``python -m paddle.distributed.launch`` (several machines:
-docs/distributed.md). Process 0 evaluates and writes every output.
+(``paddle.DataParallel``; ``Train.batch_size`` is per card, as in PaddleX), started here (:func:`spawn_train`)
+or from outside with ``python -m paddle.distributed.launch`` (several machines: docs/distributed.md). Process 0
+evaluates and writes every output.
 """
 import pickle
-import time
 from collections import OrderedDict
 from pathlib import Path
 
@@ -61,7 +60,7 @@ def train(cfg, callback=None, hooks=None):
     """
     devices = runtime.device_ids(cfg["Global"]["device"])
     if runtime.world_size() == 1 and len(devices) > 1:
-        return spawn_train(cfg, len(devices), device=cfg["Global"]["device"], callback=callback, hooks=hooks)
+        return spawn_train(cfg, callback=callback, hooks=hooks)
     return _train(cfg, callback, hooks)
 
 
@@ -71,72 +70,29 @@ def _worker(cfg, callback, hooks):
     return result if runtime.rank() == 0 else None
 
 
-def spawn_options(device, backend=None):
-    """``paddle.distributed.spawn`` options for ``Global.device``: ``gpu:0,1`` -> ``{"gpus": "0,1"}`` (NCCL),
-    ``xpu:0,1`` -> ``{"xpus": "0,1"}`` (BKCL), ``cpu`` -> ``{"backend": "gloo"}``; other kinds are started with
-    ``python -m paddle.distributed.launch`` (docs/distributed.md)."""
+def spawn_train(cfg, nprocs=None, device=None, callback=None, hooks=None):
+    """Train data-parallel in new local processes (:func:`.runtime.spawn`); return process 0's result.
+
+    ``device``: ``Global.device`` by default; ``gpu:0,1`` (or ``dcu``/``xpu`` ids) starts one process per card,
+    ``cpu`` starts ``nprocs`` CPU processes over gloo (tests). NPUs and MLUs are started with
+    ``python -m paddle.distributed.launch`` instead (docs/distributed.md).
+    """
     from ..config.device import parse_device
 
+    device = device or cfg["Global"]["device"]
     kind, ids = parse_device(device)
-    options = {"backend": backend} if backend else {}
-    if kind == "cpu":
-        options.setdefault("backend", "gloo")
-    elif kind in ("gpu", "dcu", "xpu"):
-        options["xpus" if kind == "xpu" else "gpus"] = ",".join(map(str, ids))
-    else:
+    if kind not in ("cpu", "gpu", "dcu", "xpu"):
         raise UserError(f"Global.device={device}: several {kind.upper()}s are trained with "
                         f"python -m paddle.distributed.launch --devices {','.join(map(str, ids))} tutorial-lib ... "
                         "(see docs/distributed.md)")
-    return options
-
-
-def spawn_train(cfg, nprocs, device=None, backend=None, callback=None, hooks=None, grace_s=20.0):
-    """Train data-parallel in ``nprocs`` new processes (``paddle.distributed.spawn``); return process 0's result.
-
-    ``device``: ``Global.device`` by default (``gpu:0,1``; ``cpu`` runs CPU processes over gloo, e.g. in tests);
-    ``backend``: None (paddle's choice for the device) or ``"gloo"``. A process that stops early (an interruption
-    in process 0) leaves the others waiting on a collective: they are ended ``grace_s`` seconds after process 0.
-    """
-    paddle = runtime.setup()
-    options = spawn_options(device or cfg["Global"]["device"], backend)
+    nprocs = int(nprocs or len(ids))
     for name, obj in (("callback", callback), ("hooks", hooks)):
         try:
             pickle.dumps(obj)
         except Exception as exc:  # pickling raises several types
             raise UserError(f"with several training processes the {name} is sent to each of them and must be "
                             f"picklable (a module-level function or class): {exc}") from None
-    context = paddle.distributed.spawn(_worker, args=(cfg, callback, hooks), nprocs=int(nprocs), join=False,
-                                       **options)
-    first, returned, result = context.processes[0], context.return_queues[0], None
-    try:
-        while not context.join(timeout=1.0):
-            if result is None and not returned.empty():
-                result = returned.get()  # read while process 0 writes: a result larger than a pipe would block it
-            if not first.is_alive():
-                deadline = time.time() + grace_s
-                while time.time() < deadline and any(p.is_alive() for p in context.processes):
-                    time.sleep(0.2)
-                for process in context.processes:
-                    if process.is_alive():
-                        process.terminate()
-                        process.join()
-                break
-    except KeyboardInterrupt:  # every process got the same Ctrl-C; process 0 is writing interrupted/
-        for process in context.processes:
-            process.join(timeout=grace_s)
-        raise
-    except Exception as exc:
-        text = str(exc)
-        if "UserError: " in text:
-            raise UserError(text.rsplit("UserError: ", 1)[1].strip()) from None
-        raise
-    if result is None and not returned.empty():
-        result = returned.get()
-    if result is None:
-        if first.exitcode == 0:
-            raise KeyboardInterrupt("training process 0 was interrupted (see train.log)")
-        raise RuntimeError(f"training process 0 ended with exit code {first.exitcode}")
-    return result
+    return runtime.spawn(_worker, (cfg, callback, hooks), nprocs, device)[0]
 
 
 # ----------------------------------------------------------------------------- one process

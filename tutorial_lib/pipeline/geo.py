@@ -139,7 +139,7 @@ class LabelRasters:
         self.paths = {"class": class_path, "instance": instance_path}
         self.scores = np.zeros(1024, np.float32)  # score of each instance id (0 = background)
         base = {"driver": "GTiff", "width": dataset.width, "height": dataset.height, "count": 1, "tiled": True,
-                "blockxsize": 512, "blockysize": 512, "compress": "deflate", "nodata": 0}
+                "blockxsize": 512, "blockysize": 512, "compress": "deflate", "zlevel": 1, "nodata": 0}
         if is_georeferenced(dataset):
             base.update(crs=dataset.crs, transform=dataset.transform)
         self.profiles = {"class": dict(base, dtype="uint8" if num_classes < 255 else "uint16"),
@@ -171,26 +171,35 @@ class LabelRasters:
         self._open_all("r+")
 
     def paint(self, ids, instances):
+        """Paint one chunk of instances (ids = their feature ids) through one window around all of them."""
         from rasterio.windows import Window
 
-        top = int(max(ids)) if len(ids) else 0
+        if len(instances) == 0:
+            return
+        top = int(max(ids))
         if top >= len(self.scores):
             self.scores = np.resize(self.scores, max(top + 1, 2 * len(self.scores)))
+        x0, y0 = instances.mask_offsets.min(axis=0)
+        x1 = max(int(o[0]) + m.shape[1] for m, o in zip(instances.masks, instances.mask_offsets))
+        y1 = max(int(o[1]) + m.shape[0] for m, o in zip(instances.masks, instances.mask_offsets))
+        window = Window(int(x0), int(y0), x1 - int(x0), y1 - int(y0))
+        owner = self.files["instance"].read(1, window=window)
+        classes = self.files["class"].read(1, window=window) if "class" in self.files else None
         for k in np.argsort(instances.scores, kind="stable"):  # higher scores painted last
-            mask, (x0, y0) = instances.masks[k], instances.mask_offsets[k]
+            mask, (mx, my) = instances.masks[k], instances.mask_offsets[k]
             if mask.size == 0:
                 continue
             score, iid = float(instances.scores[k]), int(ids[k])
             self.scores[iid] = score
-            window = Window(int(x0), int(y0), mask.shape[1], mask.shape[0])
-            owner = self.files["instance"].read(1, window=window)
-            wins = mask & ((owner == 0) | (self.scores[owner] < score))
-            owner[wins] = iid
-            self.files["instance"].write(owner, 1, window=window)
-            if "class" in self.files:
-                classes = self.files["class"].read(1, window=window)
-                classes[wins] = int(instances.class_ids[k]) + 1
-                self.files["class"].write(classes, 1, window=window)
+            rows, cols = slice(my - y0, my - y0 + mask.shape[0]), slice(mx - x0, mx - x0 + mask.shape[1])
+            here = owner[rows, cols]
+            wins = mask & ((here == 0) | (self.scores[here] < score))
+            here[wins] = iid
+            if classes is not None:
+                classes[rows, cols][wins] = int(instances.class_ids[k]) + 1
+        self.files["instance"].write(owner, 1, window=window)
+        if classes is not None:
+            self.files["class"].write(classes, 1, window=window)
 
     def close(self):
         from rasterio.shutil import copy
@@ -211,20 +220,23 @@ class LabelRasters:
             Path(path).unlink(missing_ok=True)
 
 
-def _features(instances, ids, labels, transform, crs, area_of, simplify_tolerance):
-    for k in range(len(instances)):
+def _features(instances, ids, labels, transform, area_of, simplify_tolerance):
+    """GeoJSON-like feature dicts (shapely geometry in the raster's CRS, or pixels) of one chunk of instances."""
+    geometries = [mask_to_polygons(mask, (int(x0), int(y0)), simplify_tolerance, transform)
+                  for mask, (x0, y0) in zip(instances.masks, instances.mask_offsets)]
+    keep = [k for k, g in enumerate(geometries) if not g.is_empty]
+    areas = area_of([geometries[k] for k in keep])
+    out = []
+    for k, area in zip(keep, areas):
         mask, (x0, y0) = instances.masks[k], instances.mask_offsets[k]
-        geometry = mask_to_polygons(mask, (int(x0), int(y0)), simplify_tolerance, transform)
-        if geometry.is_empty:
-            continue
         cls = int(instances.class_ids[k])
-        area = area_of(geometry)
-        yield {"id": int(ids[k]), "geometry": geometry,
-               "properties": {"instance_id": int(ids[k]), "class_id": cls, "label": labels.get(cls, str(cls)),
-                              "score": round(float(instances.scores[k]), 5),
-                              "area_m2": None if area is None else round(float(area), 4),
-                              "pixel_area": int(mask.sum())},
-               "pixel_bbox": [int(x0), int(y0), int(x0) + mask.shape[1], int(y0) + mask.shape[0]]}
+        out.append({"id": int(ids[k]), "geometry": geometries[k],
+                    "properties": {"instance_id": int(ids[k]), "class_id": cls, "label": labels.get(cls, str(cls)),
+                                   "score": round(float(instances.scores[k]), 5),
+                                   "area_m2": None if area is None else round(float(area), 4),
+                                   "pixel_area": int(mask.sum())},
+                    "pixel_bbox": [int(x0), int(y0), int(x0) + mask.shape[1], int(y0) + mask.shape[0]]})
+    return out
 
 
 def predict_geotiff(predict_fn, src, geojson_path, slice_size=512, overlap_ratio=0.2, to_epsg4326=False,
@@ -268,7 +280,7 @@ def predict_geotiff(predict_fn, src, geojson_path, slice_size=512, overlap_ratio
                 names_now = {**run.labels, **names}
                 ids = np.arange(next_id, next_id + len(chunk))
                 next_id += len(chunk)
-                features = list(_features(chunk, ids, names_now, transform, crs, area_of, simplify_tolerance))
+                features = _features(chunk, ids, names_now, transform, area_of, simplify_tolerance)
                 for feature in features:
                     feature["properties"]["pixel_bbox"] = feature.pop("pixel_bbox")
                 writers[0].write(features)

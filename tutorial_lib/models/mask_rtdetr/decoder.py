@@ -235,14 +235,15 @@ class MaskRTDETRTransformer(nn.Layer):
         enc_logits = self.score_head(output_memory)
         enc_bboxes_unact = self.bbox_head(output_memory) + anchors
 
+        scores = enc_logits.max(-1)
         if self.injected_topk is not None:
             topk_ind = paddle.to_tensor(self.injected_topk).astype("int64")
             if list(topk_ind.shape) != [memory.shape[0], self.num_queries]:
                 raise ValueError(f"injected_topk has shape {topk_ind.shape}; expected "
                                  f"{[memory.shape[0], self.num_queries]}")
         else:
-            _, topk_ind = paddle.topk(enc_logits.max(-1), self.num_queries, axis=1)
-        self._record("enc_score_max", enc_logits.max(-1))
+            _, topk_ind = paddle.topk(scores, self.num_queries, axis=1)
+        self._record("enc_score_max", scores)
         self._record("enc_topk_idx", topk_ind)
         topk_ind = topk_ind.unsqueeze(-1)
         target = paddle.take_along_axis(output_memory, topk_ind.tile([1, 1, output_memory.shape[-1]]), 1)

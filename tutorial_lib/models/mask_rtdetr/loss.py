@@ -212,11 +212,11 @@ class MaskDINOLoss(nn.Layer):
         out["bbox"], out["giou"] = self._box_loss(src_b, tgt_b, num_gts)
         out["mask"], out["dice"] = self._mask_loss(src_m, tgt_m, num_gts)
         if record is not None:
-            masks_np = masks.detach().flatten(2)
+            flat = masks.detach().flatten(2)
             record.update(
                 logits=logits.numpy(), boxes=boxes.numpy(), num_gts=num_gts, iou_type=iou_type,
-                mask_stats=paddle.stack([masks_np.mean(-1), masks_np.std(-1, unbiased=False), masks_np.min(-1),
-                                         masks_np.max(-1)], -1).numpy(),
+                mask_stats=paddle.stack([flat.mean(-1), flat.std(-1, unbiased=False), flat.min(-1),
+                                         flat.max(-1)], -1).numpy(),
                 src=np.concatenate([i for i, _ in idx]), tgt=np.concatenate([j for _, j in idx]),
                 matched_masks=src_m.numpy(), vfl_iou=iou.numpy().reshape([-1]),
                 terms={k: float(v) for k, v in out.items()})
