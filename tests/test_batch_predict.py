@@ -26,6 +26,7 @@ class FakePredictor:
 
     labels = ["bright", "red"]
     batch_size = 1
+    model_name, model_dir = "fake", None
 
     def __init__(self, kill_at=None):
         self.calls = 0
@@ -149,3 +150,30 @@ def test_failure_between_two_outputs_of_one_scene_is_redone(scenes, tmp_path, mo
     resumed = run_batch(root / "in", out)
     assert [Path(done["input"]).name for done in resumed["predicted"]] == ["d.png", "e.tif", "f.tif"]
     assert contents(out) == expected
+
+
+def test_cli_geotiff_without_slice_size_and_folder_input(scenes, tmp_path, monkeypatch, capsys):
+    """A GeoTIFF without --slice_size still gets georeferenced outputs; a folder runs the resumable batch."""
+    import json
+
+    import tutorial_lib.quickstart
+    from tutorial_lib.cli import main
+
+    root, expected, _ = scenes
+    monkeypatch.setattr(tutorial_lib.quickstart, "create_pipeline",
+                        lambda *a, **k: InstanceSegmentationPipeline({}, FakePredictor()))
+    assert main(["--pipeline", "instance_segmentation", "--input", str(root / "in" / "b.tif"),
+                 "--save_path", str(tmp_path / "one")]) == 0
+    printed = capsys.readouterr().out
+    summary = json.loads(printed[printed.index("{"):])
+    assert summary["tiles"] == 1 and "32632" in summary["crs"] and summary["instances"] > 0
+    with rasterio.open(tmp_path / "one" / "b_instances.tif") as ids:
+        assert ids.crs.to_epsg() == 32632 and ids.read(1).max() == summary["instances"]
+    geojson = json.loads((tmp_path / "one" / "b.geojson").read_text())
+    assert all(7 < f["properties"]["area_m2"] < 1300 for f in geojson["features"])  # 1 m pixels, r 6-20 px discs
+    assert main(["--pipeline", "instance_segmentation", "--input", str(root / "in"), "--slice_size", str(SLICE),
+                 "--overlap_ratio", "0.25", "--save_path", str(tmp_path / "all")]) == 0
+    assert contents(tmp_path / "all") == expected
+    assert main(["--pipeline", "instance_segmentation", "--input", str(root / "in"), "--merge_mode", "WBF",
+                 "--save_path", str(tmp_path / "bad")]) == 2
+    assert "merge_mode" in capsys.readouterr().err

@@ -33,8 +33,9 @@ def train_tiny(batch_size):
     from tutorial_lib.engine import runtime
     from tutorial_lib.engine.data import train_batches
     from tutorial_lib.engine.trainer import Trainer
+    from tutorial_lib.paddle_env import import_paddle
 
-    paddle = runtime.setup()
+    paddle = import_paddle()  # (not ppdet: this model needs none)
     runtime.init_distributed()
     rank, world = runtime.rank(), runtime.world_size()
 
@@ -51,7 +52,7 @@ def train_tiny(batch_size):
             loss = ((pred - inputs["y"]) ** 2).mean()
             return {"loss": loss, "loss_abs": (pred - inputs["y"]).abs().mean()}
 
-    runtime.seed_all(0)
+    paddle.seed(0)
     model = Tiny()
     optimizer = paddle.optimizer.Momentum(0.05, momentum=0.9, parameters=[p for p in model.parameters()
                                                                           if not p.stop_gradient],

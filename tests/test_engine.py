@@ -336,7 +336,6 @@ def test_ema_checkpoints_hold_the_average_and_evaluate_uses_it(trained_ema, tmp_
     import paddle
 
     from tutorial_lib.data.coco import load_coco
-    from tutorial_lib.engine import checkpoint
     from tutorial_lib.engine.common import load_trained, predict_split
     from tutorial_lib.engine.data import Split
     from tutorial_lib.engine.metrics import coco_metrics
@@ -357,15 +356,14 @@ def test_ema_checkpoints_hold_the_average_and_evaluate_uses_it(trained_ema, tmp_
 
     evaluated = tl.run(SMOKE_MODEL, {"Global.mode": "evaluate", "Global.dataset_dir": str(trained_ema.dataset),
                                      "Global.output": str(tmp_path), "Evaluate.weight_path": str(prefix) + ".pdparams"})
-    adapter, model, meta = load_trained(prefix, load_cfg())
+    adapter, model, meta = load_trained(prefix, load_cfg())  # what evaluate and export build
+    state = model.state_dict()
+    for name in moved:
+        np.testing.assert_array_equal(state[name].numpy(), averaged[name].numpy(), err_msg=name)
     split = Split(trained_ema.dataset, "val", allow_empty=True)
     with_average = predict_split(model, adapter, split, meta["num_classes"])
     assert evaluated["metrics"] == coco_metrics(load_coco(split.path), with_average, split.clsid2catid)
     assert trained_ema.result["history"][-1]["mask_AP"] == evaluated["metrics"]["AP"]  # training evaluated the EMA
-    checkpoint.load_matching(model, raw, strict=True)
-    with_raw = predict_split(model, adapter, split, meta["num_classes"])
-    assert any(len(a.scores) != len(b.scores) or not np.allclose(a.scores, b.scores)
-               for a, b in zip(with_average.values(), with_raw.values())), "raw and EMA weights predict alike"
     with pytest.raises(UserError, match="raw training weights"):
         tl.run(SMOKE_MODEL, {"Global.mode": "export", "Global.output": str(tmp_path / "x"),
                              "Export.weight_path": str(prefix) + ".pdema"})

@@ -23,7 +23,7 @@ MODEL_FILES = ["inference.pdiparams", "inference.pdiparams.info", "inference.pdm
 # Mask-RT-DETR-S-Smoke through 05 and 06: one training and a one-value sweep each way, at the config's own lr
 RTDETR_SMOKE_RUN = dict(sample=dict(preset="ci", num_train=8, num_val=4, image_size=128), epochs=2, input_size=None,
                         lr=None, warmup=None, batch_size=2, lr_values=[0.0004], epoch_values=[1], sweep_epochs=1,
-                        score_threshold=0.05)
+                        score_threshold=0.05, overrides=[])
 
 
 @dataclass

@@ -38,7 +38,7 @@ def _two_instances(h=64, w=80):
 
 # ----------------------------------------------------------------------------- DatasetBrowser
 def test_dataset_browser_slider_filter_and_toggles(tiny_dataset):
-    browser = tw.DatasetBrowser(tiny_dataset)
+    browser = tw.DatasetBrowser(tiny_dataset, display_size=0)
     coco = browser.coco
     busiest = max(browser.image_ids, key=lambda i: len(coco.getAnnIds(imgIds=[i])))
     browser.index.value = browser.image_ids.index(busiest)
@@ -63,10 +63,11 @@ def test_dataset_browser_slider_filter_and_toggles(tiny_dataset):
     browser.show_boxes.value = False
     bare = browser.image()
     assert not np.array_equal(with_masks, bare)
-    raw = (np.asarray(__import__("PIL.Image", fromlist=["Image"]).open(
-        tiny_dataset / "images" / coco.imgs[busiest]["file_name"]).convert("RGB")))
-    # without masks and boxes only the label tags differ from the raw image
-    assert (np.abs(bare.astype(int) - raw).sum(-1) > 0).mean() < (np.abs(with_masks.astype(int) - raw).sum(-1) > 0).mean()
+    from PIL import Image
+
+    raw = np.asarray(Image.open(tiny_dataset / "images" / coco.imgs[busiest]["file_name"]).convert("RGB")).astype(int)
+    changed = lambda picture: (np.abs(picture.astype(int) - raw).sum(-1) > 0).mean()  # noqa: E731
+    assert changed(bare) < changed(with_masks)      # without masks and boxes only the label tags differ
 
 
 def test_dataset_browser_problem_list_shows_each_problems_image(tiny_dataset):
@@ -131,7 +132,7 @@ def test_prediction_browser_threshold_and_class_filter_redraw_stored_predictions
     image = np.full((64, 80, 3), 40, np.uint8)
     labels = ["airplane", "storage_tank", "vehicle", "tennis_court", "baseball_diamond", "ship"]
     result = InstanceSegResult(None, inst, labels, image=image)
-    browser = tw.PredictionBrowser([result], threshold=0.5)
+    browser = tw.PredictionBrowser([result], threshold=0.5, display_size=0)
     assert browser.shown().class_ids.tolist() == [0]
     high = _decoded(browser)
     browser.threshold.value = 0.2                          # the slider move: both instances, nothing re-run
@@ -170,7 +171,7 @@ def test_scene_viewer_draws_tiles_instances_and_geojson_polygons():
         {"type": "Feature", "properties": {"cls_id": 5}, "geometry": {"type": "Polygon", "coordinates": [ring]}}]}
     tiles = [(0, 0, 48, 48), (32, 0, 80, 48), (0, 16, 48, 64), (32, 16, 80, 64)]
     viewer = tw.SceneViewer(scene, inst, labels={0: "airplane", 5: "ship"}, tiles=tiles, geojson=geojson,
-                            transform=transform)
+                            transform=transform, display_size=0)
     np.testing.assert_allclose(viewer.polygons[0][1][:4], [[40, 30], [75, 30], [75, 60], [40, 60]], atol=1e-6)
     everything = viewer.image()
     assert (everything[0, 47] == (255, 255, 0)).all()          # a tile border
@@ -248,3 +249,16 @@ def test_dataset_browser_draws_an_image_whose_annotation_is_broken(tiny_dataset,
     browser.index.value = browser.image_ids.index(data["images"][1]["id"])
     assert "image file missing" in browser.caption.value
     assert (browser.image() == 128).mean() > 0.3      # the grey placeholder
+
+
+def test_small_pictures_are_enlarged_with_exact_masks(tiny_dataset):
+    """A 128 px image is drawn 4x larger (labels legible at 512 px), masks enlarged pixel for pixel."""
+    inst = _two_instances()
+    big_image, big = tw._upscale(np.zeros((64, 80, 3), np.uint8), inst, 4)
+    assert big_image.shape == (256, 320, 3) and big.image_size == (256, 320)
+    np.testing.assert_array_equal(big.full_masks()[:, ::4, ::4], inst.full_masks())
+    np.testing.assert_allclose(big.boxes, inst.boxes * 4)
+    cropped = tw._upscale(np.zeros((64, 80, 3), np.uint8), inst.to_cropped(), 4)[1]
+    np.testing.assert_array_equal(cropped.full_masks(), big.full_masks())
+    browser = tw.DatasetBrowser(tiny_dataset)            # 128 px sample images, display_size 512
+    assert browser.image().shape[:2] == (512, 512) and browser.view.width == "512"

@@ -43,7 +43,8 @@ _LAZY = {
     # the notebooks' browsers and helpers
     "DatasetBrowser": ".widgets", "RunComparer": ".widgets", "PredictionBrowser": ".widgets",
     "SceneViewer": ".widgets", "GPU_MODEL": ".widgets", "default_model": ".widgets", "run_dir": ".widgets",
-    "trained_model_dir": ".widgets", "table": ".widgets", "plot_accuracy_vs_size": ".widgets", "fold": ".widgets", "capture_output": ".widgets",
+    "trained_model_dir": ".widgets", "table": ".widgets", "plot_accuracy_vs_size": ".widgets",
+    "busiest_image": ".widgets", "fold": ".widgets", "capture_output": ".widgets",
 }
 _SUBMODULES = ("widgets", "predict", "pipeline", "serving", "data", "models", "engine", "viz", "structures", "bench")
 

@@ -105,6 +105,9 @@ def _run_pipeline(args):
     if not args.input:
         raise UserError("--pipeline needs --input (an image, folder or URL) or --serve")
     out = Path(args.save_path or "output")
+    from .pipeline.sliced import check_merge_options
+
+    check_merge_options(args.merge_mode, args.match_metric, args.match_on, args.match_threshold)  # fail before work
     merge = {"merge_mode": args.merge_mode, "match_metric": args.match_metric, "match_on": args.match_on,
              "match_threshold": args.match_threshold,
              "full_image": True if args.full_image == -1 else args.full_image}

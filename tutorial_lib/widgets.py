@@ -34,8 +34,8 @@ from .viz import class_color, coco_instances, draw_instances
 # The model notebooks 05-07 train / use on a GPU: the tutorial's own model, with its bundled recipe.
 GPU_MODEL = "Mask-RT-DETR-H"
 
-__all__ = ["DatasetBrowser", "GPU_MODEL", "PredictionBrowser", "RunComparer", "SceneViewer", "capture_output",
-           "default_model", "fold", "plot_accuracy_vs_size", "run_dir", "table", "trained_model_dir"]
+__all__ = ["DatasetBrowser", "GPU_MODEL", "PredictionBrowser", "RunComparer", "SceneViewer", "busiest_image",
+           "capture_output", "default_model", "fold", "plot_accuracy_vs_size", "run_dir", "table", "trained_model_dir"]
 
 
 # ----------------------------------------------------------------------------- drawing helpers
@@ -78,6 +78,30 @@ def _names(labels):
     return {i: str(name) for i, name in enumerate(labels or [])}
 
 
+def _scale_factor(image, display_size):
+    """The integer factor that brings ``image``'s longer side closest to ``display_size`` pixels without going
+    below 1 (0 or None: 1): small scenes are enlarged before drawing, so that labels stay legible."""
+    if not display_size:
+        return 1
+    return max(1, int(round(display_size / max(image.shape[:2]))))
+
+
+def _upscale(image, instances, factor):
+    """``image`` and ``instances`` enlarged by the integer ``factor`` (nearest neighbour: masks stay exact)."""
+    if factor == 1:
+        return image, instances
+    big = np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)
+    size = (instances.image_size[0] * factor, instances.image_size[1] * factor)
+    grow = lambda m: np.repeat(np.repeat(m, factor, axis=-2), factor, axis=-1)  # noqa: E731
+    if instances.cropped:
+        scaled = Instances(size, instances.boxes * factor, instances.scores, instances.class_ids,
+                           [grow(m) for m in instances.masks], instances.mask_offsets * factor)
+    else:
+        scaled = Instances(size, instances.boxes * factor, instances.scores, instances.class_ids,
+                           grow(instances.masks))
+    return big, scaled
+
+
 class _Browser:
     """Controls + one picture. Subclasses build ``self.controls`` and implement :meth:`image`."""
 
@@ -98,6 +122,7 @@ class _Browser:
         """Redraw the picture from the controls' values."""
         picture = self.image()
         self.view.value = _encode(picture, self.image_format)
+        self.view.width = str(picture.shape[1])  # shown at its own size (never stretched), at most the cell's width
         self.caption.value = html.escape(self.describe())
         return picture
 
@@ -141,12 +166,13 @@ class DatasetBrowser(_Browser):
     Taught in notebooks/04_data.ipynb.
     """
 
-    def __init__(self, dataset_dir, split="train", check_result=None, max_problems=200):
+    def __init__(self, dataset_dir, split="train", check_result=None, max_problems=200, display_size=512):
         import ipywidgets as widgets
 
         from .data.coco import load_coco
 
         self.dataset_dir = Path(dataset_dir)
+        self.display_size = display_size
         self.coco = load_coco(self.dataset_dir / "annotations" / f"instance_{split}.json")
         self.image_ids = sorted(self.coco.imgs)
         self.names = {cid: cat["name"] for cid, cat in self.coco.cats.items()}
@@ -158,7 +184,8 @@ class DatasetBrowser(_Browser):
         self.show_masks = widgets.Checkbox(True, description="masks", indent=False)
         self.show_boxes = widgets.Checkbox(True, description="boxes", indent=False)
         self.problem = widgets.Dropdown(
-            options=[("(no problem selected)", -1)] + [(self._problem_label(p), i) for i, p in enumerate(self.problems)],
+            options=[("(no problem selected)", -1)] + [(self._problem_label(p), i)
+                                                       for i, p in enumerate(self.problems)],
             value=-1, description="problem", layout=widgets.Layout(width="95%"))
         self.problem.observe(self._jump_to_problem, names="value")
         controls = [self.index, self.classes, self.show_masks, self.show_boxes]
@@ -215,7 +242,8 @@ class DatasetBrowser(_Browser):
             picture = read_image(str(path))
         else:  # a missing image file is one of the problems the check finds: show a grey placeholder
             picture = np.full((int(info["height"]), int(info["width"]), 3), 128, np.uint8)
-        return draw_instances(picture, self.shown(), self.names, show_scores=False,
+        picture, shown = _upscale(picture, self.shown(), _scale_factor(picture, self.display_size))
+        return draw_instances(picture, shown, self.names, show_scores=False,
                               show_masks=self.show_masks.value, show_boxes=self.show_boxes.value)
 
     def describe(self):
@@ -293,9 +321,10 @@ class PredictionBrowser(_Browser):
     Predict once with a low threshold, then explore. Taught in notebooks/06_predict.ipynb.
     """
 
-    def __init__(self, results, labels=None, threshold=0.5, titles=None):
+    def __init__(self, results, labels=None, threshold=0.5, titles=None, display_size=512):
         import ipywidgets as widgets
 
+        self.display_size = display_size
         self.items = []
         for i, item in enumerate(results):
             if isinstance(item, tuple):
@@ -333,7 +362,8 @@ class PredictionBrowser(_Browser):
 
     def image(self):
         picture, _, _ = self.items[self.picker.value]
-        return draw_instances(picture, self.shown(), self.names, show_masks=self.show_masks.value,
+        picture, shown = _upscale(picture, self.shown(), _scale_factor(picture, self.display_size))
+        return draw_instances(picture, shown, self.names, show_masks=self.show_masks.value,
                               show_boxes=self.show_boxes.value)
 
     def describe(self):
@@ -356,9 +386,11 @@ class SceneViewer(_Browser):
     coordinates are pixels) and ``crs`` (see :meth:`_pixel_polygons`). Taught in notebooks/07_integrate.ipynb.
     """
 
-    def __init__(self, scene, instances, labels=None, tiles=(), geojson=None, transform=None, crs=None):
+    def __init__(self, scene, instances, labels=None, tiles=(), geojson=None, transform=None, crs=None,
+                 display_size=768):
         import ipywidgets as widgets
 
+        self.display_size = display_size
         self.scene = np.asarray(scene)
         self.instances = instances
         self.names = _names(labels)
@@ -411,17 +443,19 @@ class SceneViewer(_Browser):
 
         shown = self.instances.filter(self.threshold.value) if self.show_instances.value \
             else Instances.empty(self.instances.image_size)
-        picture = draw_instances(self.scene, shown, self.names, show_scores=False)
+        f = _scale_factor(self.scene, self.display_size)
+        scene, shown = _upscale(self.scene, shown, f)
+        picture = draw_instances(scene, shown, self.names, show_scores=False)
         thickness = max(1, round(max(picture.shape[:2]) / 500))
         if self.show_polygons.value:
             for class_id, pts in self.polygons:
-                cv2.polylines(picture, [np.round(pts).astype(np.int32)], True, (255, 255, 255), thickness + 1,
-                              cv2.LINE_AA)
-                cv2.polylines(picture, [np.round(pts).astype(np.int32)], True, class_color(class_id), thickness,
-                              cv2.LINE_AA)
+                ring = [np.round(pts * f).astype(np.int32)]
+                cv2.polylines(picture, ring, True, (255, 255, 255), thickness + 1, cv2.LINE_AA)
+                cv2.polylines(picture, ring, True, class_color(class_id), thickness, cv2.LINE_AA)
         if self.show_tiles.value:
             for x0, y0, x1, y1 in self.tiles:
-                cv2.rectangle(picture, (x0, y0), (x1 - 1, y1 - 1), (255, 255, 0), thickness, cv2.LINE_4)
+                cv2.rectangle(picture, (x0 * f, y0 * f), (x1 * f - 1, y1 * f - 1), (255, 255, 0), thickness,
+                              cv2.LINE_4)
         return picture
 
     def describe(self):
@@ -585,3 +619,14 @@ def plot_accuracy_vs_size(models, x="size_mb", y="mask_ap", xlabel="model size (
             text = ax.annotate(name, (px, py), xytext=offsets[0], textcoords="offset points", fontsize=7.5)
             placed.append(text.get_window_extent(renderer))
     return fig
+
+
+def busiest_image(dataset_dir, split="train"):
+    """Path of the image with the most annotations in a COCO dataset's ``split`` (ties: the lowest image id): the
+    scene a barely trained model knows best, and the richest one to look at."""
+    from .data.coco import load_coco
+
+    dataset_dir = Path(dataset_dir)
+    coco = load_coco(dataset_dir / "annotations" / f"instance_{split}.json")
+    busiest = max(sorted(coco.imgs), key=lambda i: len(coco.getAnnIds(imgIds=[i])))
+    return dataset_dir / "images" / coco.imgs[busiest]["file_name"]

@@ -106,7 +106,7 @@ def execute(name, params, kernel="python3"):
     compress_outputs(nb)
     nb.metadata["walkthrough"] = {"source": f"notebooks/{name}", "source_hash": source_hash(source),
                                   "parameters": params, "seconds": round(seconds, 1), "cpus": cpus,
-                                  "executed": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+                                  "executed": datetime.datetime.now(datetime.timezone.utc).isoformat("seconds")}
     nbformat.write(nb, str(target))
     print(f"{name}: {_duration(seconds)}", flush=True)
     return seconds
@@ -172,7 +172,7 @@ def main(argv=None):
         total = sum(p.stat().st_size for p in WALKTHROUGH.rglob("*") if p.is_file())
         print(f"docs/walkthrough/: {total / 2 ** 20:.1f} MB")
         if total > MAX_BYTES:
-            sys.exit(f"docs/walkthrough/ holds {total / 2 ** 20:.1f} MB, more than 15 MB: shrink the notebooks' figures")
+            sys.exit(f"docs/walkthrough/ holds {total / 2 ** 20:.1f} MB, more than 15 MB: shrink the figures")
     render_site()
 
 

@@ -88,7 +88,7 @@ def resolve(path, key):
         return found[0].with_suffix("")
     if p.suffix == ".pdema":
         raise UserError(f"{key}={path}: a .pdema file holds the raw training weights of an EMA run; pass the "
-                        f".pdparams next to it (the EMA weights, which PaddleDetection and PaddleX evaluate and export)")
+                        ".pdparams next to it (the EMA weights, which PaddleDetection and PaddleX evaluate and export)")
     if p.suffix in (".pdparams", ".pdopt", ".pdstates"):
         p = p.with_suffix("")
     if not p.with_suffix(".pdparams").is_file():

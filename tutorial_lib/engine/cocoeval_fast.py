@@ -120,7 +120,9 @@ def _dt_arrays(coco_gt, results, img_index, cat_index, iou_type):
         boxes = np.asarray([r["bbox"] for r in kept], np.float64).reshape(-1, 4)
         dt.area = boxes[:, 2] * boxes[:, 3]
     else:
-        dt.area = np.asarray(mask_utils.area(rles), np.float64) if rles else np.zeros(0)
+        # chunks of 255: pycocotools' area() sizes a scratch uint8 array with the count (numpy warns above 255)
+        dt.area = np.concatenate([np.zeros(0)] + [np.asarray(mask_utils.area(rles[i:i + 255]), np.float64)
+                                                  for i in range(0, len(rles), 255)])
     if iou_type == "bbox":
         dt.geom = boxes if box_areas else np.asarray(
             [r["bbox"] if "bbox" in r else mask_utils.toBbox(rle) for r, rle in zip(kept, rles)],

@@ -11,6 +11,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..models.paddledet import import_ppdet
+from ..paddle_env import import_paddle
 
 
 def setup():
@@ -51,7 +52,7 @@ def rank():
 
 def init_distributed():
     """Join the process group once (no-op for a single process)."""
-    paddle = setup()
+    paddle = import_paddle()
     if world_size() > 1 and not paddle.distributed.is_initialized():
         paddle.distributed.init_parallel_env()
 
@@ -97,7 +98,7 @@ def _spawned(func, args, env, queue):
     os.environ.update(env)
     rank_ = int(env["PADDLE_TRAINER_ID"])
     try:
-        setup()
+        import_paddle()
         outcome = ("ok", func(*args))
     except KeyboardInterrupt:
         outcome = ("interrupted", None)
@@ -172,7 +173,7 @@ def mean_across_ranks(values):
     global batch, of which each process saw a shard."""
     if world_size() < 2 or not values:
         return values
-    paddle = setup()
+    paddle = import_paddle()
     names = list(values)
     total = paddle.to_tensor([float(values[n]) for n in names], dtype="float64")
     paddle.distributed.all_reduce(total)

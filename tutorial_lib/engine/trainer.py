@@ -21,6 +21,7 @@ import time
 import weakref
 
 from ..errors import UserError
+from ..paddle_env import import_paddle
 from . import runtime
 
 
@@ -51,7 +52,12 @@ class Trainer:
     Attributes hooks read: ``model``, ``optimizer``, ``epoch`` (0-based), ``step`` (0-based in the epoch),
     ``global_step`` (0-based), ``steps_done`` (iterations finished in the current epoch), ``values`` (the last
     iteration's losses as floats), ``lr``, ``row`` (the epoch's record, already the last entry of ``history``
-    when ``after_epoch`` runs; hooks add to it), ``best`` (set by the checkpoint hook), ``sums``/``count`` (running loss sums of the epoch).
+    when ``after_epoch`` runs; hooks add to it), ``best`` (set by the checkpoint hook), ``sums``/``count``
+    (running loss sums of the epoch). ``partial``: the sums of a run resumed in the middle of an epoch.
+
+        trainer = Trainer(model, optimizer, loader, epochs=2, steps_per_epoch=4, seed=0, hooks=[LogHook(print)])
+        trainer.hooks.append(MyHook())
+        history = trainer.train()
     """
 
     def __init__(self, model, optimizer, loader, *, epochs, steps_per_epoch, seed, schedule=None, amp=None,
@@ -67,7 +73,7 @@ class Trainer:
         self.amp = amp
         self.scaler = None
         if amp:
-            paddle = runtime.setup()
+            paddle = import_paddle()
             self.scaler = paddle.amp.GradScaler(init_loss_scaling=1024)
         self.start_epoch, self.start_step = int(start_epoch), int(start_step)
         self.epoch, self.step, self.steps_done = self.start_epoch, self.start_step, self.start_step
@@ -91,6 +97,8 @@ class Trainer:
     # ------------------------------------------------------------------------- loop
     def train(self):
         """Run from ``start_epoch``/``start_step`` to the end; return ``self.history``."""
+        for hook in self.hooks:  # hooks appended to ``trainer.hooks`` after construction
+            hook.trainer = weakref.proxy(self)
         try:
             self._call("before_train")
             for self.epoch in range(self.start_epoch, self.epochs):
@@ -129,7 +137,7 @@ class Trainer:
         self.train_model.train()
 
     def run_step(self, inputs):
-        paddle = runtime.setup()
+        paddle = import_paddle()
         paddle.seed(runtime.mixed_seed(self.seed, self.global_step, 101))
         if self.scaler is not None:
             with paddle.amp.auto_cast(level=self.amp):

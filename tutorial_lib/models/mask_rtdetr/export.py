@@ -1,4 +1,6 @@
 """Static-graph export of the eval model (``paddle.jit.to_static`` + ``paddle.jit.save``)."""
+import warnings
+
 import paddle
 from paddle.static import InputSpec
 
@@ -21,6 +23,8 @@ def export_model(model, path_prefix, height=640, width=640):
     position embeddings are computed for it); the batch size is dynamic (1 when masks are decoded).
     """
     model.eval()
-    static = paddle.jit.to_static(model, input_spec=input_spec(height, width), full_graph=True)
-    paddle.jit.save(static, path_prefix)
+    with warnings.catch_warnings():  # Paddle 2.6 warns about its own fill_constant ops while tracing: not ours to fix
+        warnings.filterwarnings("ignore", message=r"The Attr\(force_cpu\)", category=UserWarning)
+        static = paddle.jit.to_static(model, input_spec=input_spec(height, width), full_graph=True)
+        paddle.jit.save(static, path_prefix)
     return path_prefix
