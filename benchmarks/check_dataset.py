@@ -1,7 +1,9 @@
 """check_dataset at scale: wall time and peak RSS on generated COCO datasets of 1,000 and 10,000 images
 (10 annotations per image; goal: <= 30 s at 10,000 images on 2 cores, peak RSS flat in the image count).
 
-Each size is checked in a fresh subprocess, so that its peak RSS is its own. The images are a few distinct JPEG
+Each size is checked (the whole ``Global.mode=check_dataset``) in a fresh subprocess, so that its peak RSS (VmHWM)
+is its own; the CPU time of all its threads and the machine's load average are printed too, since wall time on a
+shared machine says little by itself. The images are a few distinct JPEG
 encodings written under 10,000 distinct file names; the polygons are seeded random 12-point outlines.
 
     OMP_NUM_THREADS=2 python benchmarks/check_dataset.py [--sizes 1000 10000] [--image_size 512] [--workdir DIR]
@@ -9,6 +11,7 @@ encodings written under 10,000 distinct file names; the polygons are seeded rand
 import argparse
 import io
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -134,6 +137,7 @@ def main():
                 generate(dataset, count, args.per_image, args.image_size)
                 print(f"generated {count} images / {count * args.per_image} annotations in "
                       f"{time.perf_counter() - start:.1f} s ({dataset})", flush=True)
+            load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
             child = subprocess.run([sys.executable, __file__, "--measure", str(dataset), str(workdir / f"out_{count}")],
                                    capture_output=True, text=True, check=False)
             if child.returncode:
@@ -143,7 +147,8 @@ def main():
             print(f"{row['images']:>6} images, {row['annotations']:>7} annotations: {row['seconds']:6.1f} s "
                   f"(CPU {row['cpu_seconds']:.1f} s), "
                   f"peak RSS {row['peak_rss_mb']:6.0f} MB (after imports {row['rss_after_imports_mb']:.0f} MB), "
-                  f"check_pass {row['check_pass']}, {row['errors']} errors", flush=True)
+                  f"check_pass {row['check_pass']}, {row['errors']} errors; load average {load:.1f} on "
+                  f"{os.cpu_count()} cores", flush=True)
         if len(rows) >= 2:
             first, last = rows[0], rows[-1]
             print(f"ratio {last['images']} / {first['images']} images: time x{last['seconds'] / first['seconds']:.1f}, "

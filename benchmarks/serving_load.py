@@ -90,7 +90,8 @@ def main():
 
     config = tl.get_pipeline_config("instance_segmentation", Path("output") / "serving_load")
     cfg = yaml.safe_load(config.read_text())
-    cfg["SubModules"]["InstanceSegmentation"]["model_dir"] = str(Path(pipeline.predictor.model_dir).resolve())
+    cfg["SubModules"]["InstanceSegmentation"].update(model_dir=str(Path(pipeline.predictor.model_dir).resolve()),
+                                                     model_name=pipeline.predictor.model_name)
     config.write_text(yaml.safe_dump(cfg))
     encoded = base64.b64encode(Path(image).read_bytes()).decode()
     extra = {} if args.threshold is None else {"threshold": args.threshold}

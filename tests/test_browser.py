@@ -23,7 +23,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = REPO / "output" / "browser"
 TOKEN = "tutorial-browser-test"
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
-RUN_TIMEOUT_S = 900  # one notebook's "Run All" (05 trains eight tiny models)
+RUN_TIMEOUT_S = int(os.environ.get("BROWSER_RUN_TIMEOUT_S", 900))  # one "Run All" (05 trains eight tiny models)
 # the cell (by its code in the notebook) whose slider is moved, and the key that moves it
 SLIDERS = {"04_data.ipynb": ("tl.DatasetBrowser(dataset_dir)", "ArrowRight"),
            "06_predict.ipynb": ("tl.PredictionBrowser(", "End")}

@@ -288,3 +288,20 @@ def test_coco_metrics_rejects_unknown_backend():
     dataset, _ = _tiny([(1, 1, 10, 10, 20, 20, 0)], [])
     with pytest.raises(UserError, match="backend"):
         coco_metrics(_coco(dataset), {}, {0: 1}, backend="hotcoco")
+
+
+def test_second_evaluation_on_the_same_gt_object():
+    """The GT RLE cache (and pycocotools' in-place rewrite of the GT before it) change nothing."""
+    dataset, segm, _ = _random_set(4, num_images=40)
+    coco_gt = _coco(dataset)
+    first = evaluate(coco_gt, segm, "segm")
+    assert coco_gt._tutorial_lib_rles  # cached GT masks
+    again = evaluate(coco_gt, segm, "segm")
+    np.testing.assert_array_equal(first.eval["precision"], again.eval["precision"])
+    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools turns the GT polygons into RLEs in place
+        ref = COCOeval(coco_gt, coco_gt.loadRes(copy.deepcopy(segm)), "segm")
+        ref.evaluate()
+        ref.accumulate()
+    after = evaluate(coco_gt, segm, "segm")
+    np.testing.assert_array_equal(after.eval["precision"], ref.eval["precision"])
+    np.testing.assert_array_equal(after.eval["precision"], first.eval["precision"])

@@ -128,7 +128,7 @@ RUNS = {
         "demo_instances": lambda n: n >= 1,
         "mosaic_shape": [256, 256],   # 2 x 2 copies of a 128 px scene
         "sliced_instances": lambda n: n >= 1,
-        "tiles": 9,                    # 96 px tiles, 25 % overlap, over 256 px
+        "tiles": 16,                   # 96 px tiles, 25 % overlap (a step of 72 px), over 256 px: 4 x 4
         "geojson_features": lambda n: n >= 1,
         "geojson_matches_sliced": True,
         "viewer_polygons": lambda n: n >= 1,

@@ -3,7 +3,6 @@
 
 The tutorial: PaddleX 3.0, "general instance segmentation pipeline: remote-sensing image instance segmentation",
 https://github.com/PaddlePaddle/PaddleX/blob/12a0fdd3734474bf18995f56bc5bd9664dda2a5e/docs/practical_tutorials/instance_segmentation_remote_sensing_tutorial.md
-(also https://paddlepaddle.github.io/PaddleX/3.0-rc1/practical_tutorials/instance_segmentation_remote_sensing_tutorial.html).
 
 Each command runs verbatim in a working folder that holds ``./dataset/intseg_remote_sense_coco`` (a tiny generated
 sample), so its relative paths (``./output``, ``output/best_model/inference``, ``./my_path``) mean what they mean
@@ -41,7 +40,8 @@ SEED = {
     "4.3 split": ["-c", H, "-o", "Global.mode=check_dataset", "-o", f"Global.dataset_dir={DATASET}",
                   "-o", "CheckDataset.split.enable=True", "-o", "CheckDataset.split.train_percent=80",
                   "-o", "CheckDataset.split.val_percent=20"],
-    "5.1 train": ["-c", H, "-o", "Global.mode=train", "-o", f"Global.dataset_dir={DATASET}", "-o", "Train.num_classes=10"],
+    "5.1 train": ["-c", H, "-o", "Global.mode=train", "-o", f"Global.dataset_dir={DATASET}",
+                  "-o", "Train.num_classes=10"],
     "5.1 train on 2 GPUs": ["-c", H, "-o", "Global.mode=train", "-o", f"Global.dataset_dir={DATASET}",
                             "-o", "Train.num_classes=10", "-o", "Global.device=gpu:0,1"],
     "5.2 evaluate": ["-c", H, "-o", "Global.mode=evaluate", "-o", f"Global.dataset_dir={DATASET}"],
@@ -251,7 +251,8 @@ PUBLISHED = {
 DETECTION_WEIGHTS = {
     "Mask-RT-DETR-H": "mask_rtdetr_hgnetv2_h_6x_coco", "Mask-RT-DETR-X": "mask_rtdetr_hgnetv2_x_6x_coco",
     "Mask-RT-DETR-L": "mask_rtdetr_hgnetv2_l_6x_coco", "Mask-RT-DETR-M": "mask_rtdetr_hgnetv2_m_6x_coco",
-    "Mask-RT-DETR-S": "mask_rtdetr_hgnetv2_s_6x_coco", "Cascade-MaskRCNN-ResNet50-FPN": "cascade_mask_rcnn_r50_fpn_1x_coco",
+    "Mask-RT-DETR-S": "mask_rtdetr_hgnetv2_s_6x_coco",
+    "Cascade-MaskRCNN-ResNet50-FPN": "cascade_mask_rcnn_r50_fpn_1x_coco",
     "MaskRCNN-ResNet101-FPN": "mask_rcnn_r101_fpn_1x_coco", "MaskRCNN-ResNet50-vd-FPN": "mask_rcnn_r50_vd_fpn_1x_coco",
     "MaskRCNN-ResNet50-FPN": "mask_rcnn_r50_fpn_1x_coco", "SOLOv2": "solov2_r50_fpn_1x_coco",
 }

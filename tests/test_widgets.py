@@ -175,6 +175,9 @@ def test_scene_viewer_draws_tiles_instances_and_geojson_polygons():
     np.testing.assert_allclose(viewer.polygons[0][1][:4], [[40, 30], [75, 30], [75, 60], [40, 60]], atol=1e-6)
     everything = viewer.image()
     assert (everything[0, 47] == (255, 255, 0)).all()          # a tile border
+    viewer.show_labels.value = True                              # label tags: off by default in a crowded scene
+    assert (np.abs(viewer.image().astype(int) - everything).sum(-1) > 0).sum() > 20
+    viewer.show_labels.value = False
     viewer.show_instances.value = False
     viewer.show_tiles.value = False
     polygons_only = viewer.image()

@@ -66,6 +66,8 @@ def _module_parser():
                       help="--serve: fetch image URLs on this host or network although it is not public "
                            "(repeatable; loopback, private and link-local targets are refused otherwise)")
     pipe.add_argument("--no_url_inputs", action="store_true", help="--serve: refuse image URLs (base64 only)")
+    pipe.add_argument("--max_pixels", type=int, default=40_000_000,
+                      help="--serve: larger images get 413 (bounds memory: see docs/benchmarks.md, serving soak)")
     onnx = parser.add_argument_group("ONNX export (paddle2onnx)")
     onnx.add_argument("--paddle2onnx", action="store_true", help="convert an exported model to ONNX")
     onnx.add_argument("--paddle_model_dir", help="exported model folder (inference.pdmodel, .pdiparams, .yml)")
@@ -88,7 +90,7 @@ def _run_pipeline(args):
     if not args.pipeline:
         raise UserError("--serve and --input need --pipeline instance_segmentation (or a pipeline YAML)")
     if args.serve:
-        from .serving import Batching, UrlPolicy, serve
+        from .serving import Batching, Limits, UrlPolicy, serve
 
         def load():  # in the server's model thread: the port answers (/health/live) while the model loads
             pipeline = create_pipeline(args.pipeline, device=args.device, run_mode=args.run_mode,
@@ -97,8 +99,8 @@ def _run_pipeline(args):
             return pipeline
 
         batching = Batching(args.max_batch_size, args.max_wait_ms) if args.max_batch_size > 1 else None
-        serve(load, args.host, args.port, urls=UrlPolicy(enabled=not args.no_url_inputs, allow=args.url_allow),
-              batching=batching)
+        serve(load, args.host, args.port, limits=Limits(max_pixels=args.max_pixels), batching=batching,
+              urls=UrlPolicy(enabled=not args.no_url_inputs, allow=args.url_allow))
         return
     pipeline = create_pipeline(args.pipeline, device=args.device, run_mode=args.run_mode, use_hpip=args.use_hpip)
     print(f"model: {pipeline.model_name} ({pipeline.model_source}, {pipeline.predictor.model_dir})")

@@ -14,12 +14,13 @@ def class_color(class_id):
     return int(r * 255), int(g * 255), int(b * 255)
 
 
-def draw_instances(image, instances, labels=None, show_scores=True, show_masks=True, show_boxes=True, alpha=0.45):
+def draw_instances(image, instances, labels=None, show_scores=True, show_masks=True, show_boxes=True, alpha=0.45,
+                   show_labels=True):
     """Return a copy of RGB ``image`` with each of ``instances`` (:class:`tutorial_lib.structures.Instances`)
     tinted, outlined, boxed and labelled.
 
     ``labels``: class names by class id (a list or dict; the id itself where missing); ``show_scores`` appends each
-    score to its label.
+    score to its label; ``show_labels=False`` draws no label tags (crowded scenes).
     """
     out = np.ascontiguousarray(image[..., :3].copy())
     thickness = max(1, round(max(out.shape[:2]) / 400))
@@ -35,6 +36,8 @@ def draw_instances(image, instances, labels=None, show_scores=True, show_masks=T
         x1, y1, x2, y2 = (int(round(v)) for v in instances.boxes[i])
         if show_boxes:
             cv2.rectangle(out, (x1, y1), (x2, y2), color, thickness, cv2.LINE_AA)
+        if not show_labels:
+            continue
         text = _label(labels, class_id)
         if show_scores:
             text = f"{text} {float(instances.scores[i]):.2f}"

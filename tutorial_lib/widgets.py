@@ -399,9 +399,10 @@ class SceneViewer(_Browser):
         self.show_tiles = widgets.Checkbox(bool(self.tiles), description="tile grid", indent=False)
         self.show_instances = widgets.Checkbox(True, description="merged instances", indent=False)
         self.show_polygons = widgets.Checkbox(bool(self.polygons), description="GeoJSON polygons", indent=False)
+        self.show_labels = widgets.Checkbox(False, description="labels", indent=False)
         self.threshold = widgets.FloatSlider(0.0, min=0.0, max=1.0, step=0.01, description="score >=",
                                              continuous_update=False, readout_format=".2f")
-        self._build([self.threshold, self.show_tiles, self.show_instances, self.show_polygons])
+        self._build([self.threshold, self.show_tiles, self.show_instances, self.show_polygons, self.show_labels])
 
     @staticmethod
     def _pixel_polygons(geojson, transform, crs):
@@ -445,7 +446,7 @@ class SceneViewer(_Browser):
             else Instances.empty(self.instances.image_size)
         f = _scale_factor(self.scene, self.display_size)
         scene, shown = _upscale(self.scene, shown, f)
-        picture = draw_instances(scene, shown, self.names, show_scores=False)
+        picture = draw_instances(scene, shown, self.names, show_scores=False, show_labels=self.show_labels.value)
         thickness = max(1, round(max(picture.shape[:2]) / 500))
         if self.show_polygons.value:
             for class_id, pts in self.polygons:

@@ -106,7 +106,7 @@ def execute(name, params, kernel="python3"):
     compress_outputs(nb)
     nb.metadata["walkthrough"] = {"source": f"notebooks/{name}", "source_hash": source_hash(source),
                                   "parameters": params, "seconds": round(seconds, 1), "cpus": cpus,
-                                  "executed": datetime.datetime.now(datetime.timezone.utc).isoformat("seconds")}
+                                  "executed": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
     nbformat.write(nb, str(target))
     print(f"{name}: {_duration(seconds)}", flush=True)
     return seconds
@@ -114,11 +114,15 @@ def execute(name, params, kernel="python3"):
 
 def static_copy(nb):
     """``nb`` for a static page: each output that has a picture besides its widget view keeps the picture only
-    (the widget would need scripts from a CDN), and the widget state is dropped."""
+    (the widget would need scripts from a CDN), the widget state and the test records are dropped."""
     import copy
 
     nb = copy.deepcopy(nb)
     for cell in nb.cells:
+        if "outputs" in cell:  # nothing to show: the Checks cell's records, widgets without a picture (progress bars)
+            cell.outputs = [o for o in cell.outputs if not (
+                all(k.startswith("application/scrapbook") for k in o.get("data", {"text/plain": 0}))
+                or set(o.get("data", {})) == {"application/vnd.jupyter.widget-view+json", "text/plain"})]
         for output in cell.get("outputs", []):
             data = output.get("data", {})
             if "application/vnd.jupyter.widget-view+json" in data and ({"image/png", "image/jpeg"} & set(data)):

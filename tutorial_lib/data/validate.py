@@ -230,7 +230,11 @@ def probe_image(path):
 
 
 def _probe(path):
-    return probe_image(path) if path.is_file() else "missing"
+    try:
+        exists = path.is_file()
+    except OSError:  # e.g. a name too long for the file system: no such file either
+        exists = False
+    return probe_image(path) if exists else "missing"
 
 
 def start_image_checks(split, dataset_dir, pool):

@@ -4,10 +4,13 @@ Why: profiling ``COCOeval`` shows ~70 % of its time in ``evaluateImg`` (a Python
 area range x IoU threshold x detection x ground truth) and most of the rest in ``accumulate`` (per category,
 area range and maxDets it concatenates per-image lists) and in per-annotation RLE conversion. Here the same
 greedy matching runs in numpy for all (image, category) pairs at once, one detection rank at a time, vectorised
-over pairs, area ranges, thresholds and ground truths; accumulation works on flat arrays per category; polygons
-are rasterised one image per call. IoUs are pycocotools' own arithmetic (``mask.iou`` on RLEs for segm, the same
-double-precision formula for boxes), sort orders are the same stable ones, so the precision / recall / score
-arrays and the 12 stats come out equal to pycocotools' (tests/test_cocoeval_fast.py checks it).
+over pairs, area ranges, thresholds and ground truths; accumulation is one pass over all detections per
+maxDets; GT polygons are rasterised in one call per image size, only where a detection of their image and category
+exists, and cached on the COCO object for the next evaluation. IoUs are pycocotools' own arithmetic (``mask.iou``
+on RLEs for segm, one call per image; the same double-precision formula as its C ``bbIou`` for boxes), sort orders
+are the same stable ones, so the precision / recall / score arrays and the 12 stats come out equal to pycocotools'
+(tests/test_cocoeval_fast.py checks it). What is left of the segm time is mostly pycocotools' C code
+(polygon rasterisation, RLE decoding and IoU), which COCOeval pays too.
 
 Reproduced quirks: detections sorted by ``-score`` with a stable sort (ties keep result order per image, then
 image order across images); only the top 100 per image and category count; crowd ground truths match any number
@@ -100,6 +103,26 @@ def _gt_arrays(coco_gt, img_ids, cat_index, iou_type):
     return gt
 
 
+def _gt_rles(coco_gt, anns):
+    """GT RLEs, cached on the COCO object for the next evaluation (as pycocotools, which rewrites the GT in place
+    into RLEs, gets them on its second run); an entry is reused only for the very same segmentation object."""
+    cache = coco_gt.__dict__.setdefault("_tutorial_lib_rles", {})
+    out, todo = [], []
+    for i, ann in enumerate(anns):
+        hit = cache.get(id(ann))
+        if hit is not None and hit[0] is ann["segmentation"] and hit[1] is ann:
+            out.append(hit[2])
+        else:
+            out.append(None)
+            todo.append(i)
+    made = _rles([anns[i]["segmentation"] for i in todo], lambda j: _image_size(coco_gt, anns[todo[j]]["image_id"]),
+                 lambda j: coco_gt.annToRLE(anns[todo[j]]))
+    for i, rle in zip(todo, made):
+        out[i] = rle
+        cache[id(anns[i])] = (anns[i]["segmentation"], anns[i], rle)  # holding both keeps id() unambiguous
+    return out
+
+
 def _dt_arrays(coco_gt, results, img_index, cat_index, iou_type):
     """Detections the way ``COCO.loadRes`` + ``COCOeval._prepare`` see them, in result order."""
     unknown = {r["image_id"] for r in results} - set(img_index)
@@ -150,9 +173,9 @@ def _box_iou(d, g, crowd):
     return out
 
 
-def _pair_ious(coco_gt, gt, dt, both, g_start, d_start, num_imgs):
+def _pair_ious(coco_gt, gt, dt, both, num_imgs):
     """IoU of every (detection, ground truth) of the same (image, category), flattened pair by pair, row-major."""
-    n_d, n_g = both.D, both.G
+    n_d, n_g, d_start, g_start = both.D, both.G, both.d_start, both.g_start
     owner, within = _expand(n_d * n_g)
     d_idx = d_start[owner] + within // n_g[owner]
     g_idx = g_start[owner] + within % n_g[owner]
@@ -176,16 +199,14 @@ def _pair_ious(coco_gt, gt, dt, both, g_start, d_start, num_imgs):
     g_loc = np.full(len(gt.img), -1, np.int64)
     g_loc[g_sel] = np.arange(len(g_sel)) - g_lo[g_img]
     n_dimg, n_gimg = np.diff(d_lo), np.diff(g_lo)
-    g_anns = [gt.anns[j] for j in g_sel]  # rasterise only the ground truths that meet a detection
-    g_rles = _rles([a["segmentation"] for a in g_anns], lambda i: _image_size(coco_gt, g_anns[i]["image_id"]),
-                   lambda i: coco_gt.annToRLE(g_anns[i]))
+    g_rles = _gt_rles(coco_gt, [gt.anns[j] for j in g_sel])  # only the ground truths that meet a detection
     offsets = np.r_[0, np.cumsum(n_dimg * n_gimg)]
     flat = np.zeros(int(offsets[-1]))
     crowd = gt.crowd.astype(np.uint8)
-    for i in np.flatnonzero(n_dimg * n_gimg):
+    for i in np.flatnonzero(n_dimg * n_gimg).tolist():
         ds = [dt.geom[j] for j in d_sel[d_lo[i]:d_lo[i + 1]]]
-        flat[offsets[i]:offsets[i + 1]] = np.asarray(mask_utils.iou(ds, g_rles[g_lo[i]:g_lo[i + 1]],
-                                                                    crowd[g_sel[g_lo[i]:g_lo[i + 1]]].tolist())).ravel()
+        gs, crowd_i = g_rles[g_lo[i]:g_lo[i + 1]], crowd[g_sel[g_lo[i]:g_lo[i + 1]]].tolist()
+        flat[offsets[i]:offsets[i + 1]] = np.asarray(mask_utils.iou(ds, gs, crowd_i)).ravel()
     img = dt.img[d_idx]
     return flat[offsets[img] + d_loc[d_idx] * n_gimg[img] + g_loc[g_idx]]
 
@@ -252,12 +273,6 @@ def _match(both, ious, crowd, gt_ignore, num_area):
     return out_matched, out_gt
 
 
-def _group(keys):
-    """Sorted keys -> (unique keys, start, count)."""
-    uniq, start, count = np.unique(keys, return_index=True, return_counts=True)
-    return uniq, start, count
-
-
 def evaluate(coco_gt, results, iou_type="segm"):
     """Evaluate COCO result dicts (``image_id``, ``category_id``, ``score``, ``bbox`` or RLE ``segmentation``)
     against ``coco_gt`` (a ``pycocotools.coco.COCO``) over all its images and categories, like ``loadRes`` +
@@ -284,20 +299,20 @@ def evaluate(coco_gt, results, iou_type="segm"):
     d_key = dt.img * num_cats + dt.cat
     d_order = np.lexsort((np.arange(len(d_key)), -dt.score, d_key))
     d_key = d_key[d_order]
-    uniq_d, d_start, d_count = _group(d_key)
+    _, d_start, d_count = np.unique(d_key, return_index=True, return_counts=True)
     rank = np.arange(len(d_key)) - np.repeat(d_start, d_count)
     keep = rank < MAX_DETS[-1]
     d_order, rank = d_order[keep], rank[keep]
     dt = SimpleNamespace(**{k: (v[d_order] if isinstance(v, np.ndarray) else [v[i] for i in d_order])
                             for k, v in vars(dt).items()})
     dt_outside = dt_outside[d_order]
-    uniq_d, d_start, d_count = _group(d_key[keep])
-    uniq_g, g_start, g_count = _group(gt.img * num_cats + gt.cat)
+    uniq_d, d_start, d_count = np.unique(d_key[keep], return_index=True, return_counts=True)
+    uniq_g, g_start, g_count = np.unique(gt.img * num_cats + gt.cat, return_index=True, return_counts=True)
 
     # pairs with both detections and ground truths: IoUs and greedy matching
     _, in_d, in_g = np.intersect1d(uniq_d, uniq_g, assume_unique=True, return_indices=True)
     both = SimpleNamespace(D=d_count[in_d], G=g_count[in_g], d_start=d_start[in_d], g_start=g_start[in_g])
-    ious = _pair_ious(coco_gt, gt, dt, both, both.g_start, both.d_start, num_imgs)
+    ious = _pair_ious(coco_gt, gt, dt, both, num_imgs)
     num_thr = len(IOU_THRS)
     matched = np.zeros((len(dt.img), num_area, num_thr), bool)
     match_gt = np.full((len(dt.img), num_area, num_thr), len(gt.img), np.int64)  # unmatched -> a padding row
@@ -347,8 +362,9 @@ def _accumulate(dt, rank, tps, fps, npig, img_ids, cat_ids, iou_type):
         n = len(cat_m)
         lo, hi = np.searchsorted(cat_m, cats), np.searchsorted(cat_m, cats, side="right")
         nd = hi - lo
-        tp_int, fp_int = (_restart(np.cumsum(x[..., sel], axis=-1, dtype=np.int32), lo, nd)
-                          for x in (tp_all, fp_all))
+        # np.compress, not x[..., sel]: boolean indexing of the last axis returns a transposed layout (slow cumsum)
+        tp_int, fp_int = (_restart(np.cumsum(x if sel.all() else np.compress(sel, x, axis=-1), axis=-1,
+                                             dtype=np.int32), lo, nd) for x in (tp_all, fp_all))
         tp, fp = tp_int.astype(float), fp_int.astype(float)
         pr = tp / (fp + tp + np.spacing(1))  # (A, T, n)
         for k in np.flatnonzero(nd).tolist():  # precision envelope, per category

@@ -14,8 +14,11 @@ is forgotten because ``d_0`` is about 0.0005) and ``shadow / (1 - d_last ** step
 correction PaddleDetection applies, with the last step's decay). Which tensors are averaged: every floating tensor
 of ``model.state_dict()``, BatchNorm running mean and variance included; with ``filter_no_grad`` the frozen
 parameters (``stop_gradient``, e.g. a frozen stem or frozen norm affine) are not averaged and the model's own
-current value is used. Like PaddleDetection's trainer, checkpoints store the averaged weights in ``.pdparams``
-(what evaluation, export and prediction load) and the raw training weights in ``.pdema``; see :mod:`.checkpoint`.
+current value is used (PaddleDetection's develop branch; paddledet 2.6.0 filtered them only after giving them a
+zero shadow, so its averaged weights had those tensors zeroed). Non-floating tensors are never averaged.
+
+Like PaddleDetection's trainer, checkpoints store the averaged weights in ``.pdparams`` (what evaluation, export
+and prediction load) and the raw training weights in ``.pdema``; see :mod:`.checkpoint`.
 """
 import math
 

@@ -4,13 +4,14 @@ official weights live.
 The numbers are exactly the ones PaddleX 3.0 publishes in its instance-segmentation model list, the version the
 remote-sensing tutorial shows (COCO val2017 mask AP 0.5:0.95; inference milliseconds on an NVIDIA Tesla T4 (GPU)
 and an 8-thread Intel Xeon Gold 5117 (CPU), FP32, in PaddleX's normal mode and high-performance mode; model size
-in MB). ``None`` means PaddleX publishes no number there. What this library measures on this machine is kept apart
-(notebook 03, ``benchmarks/``), never mixed into this table.
+in MB), from https://paddlepaddle.github.io/PaddleX/3.0-rc1/module_usage/tutorials/cv_modules/instance_segmentation.html
+(``tests/test_seed_commands.py`` holds the typed copy). ``None`` means PaddleX publishes no number there. What this
+library measures on this machine is kept apart (notebook 03, ``benchmarks/``), never mixed into this table.
 
 Weights: ``weights_url`` is PaddleDetection's COCO checkpoint (``.pdparams`` with PaddleDetection's parameter names;
 it loads into this library's models and is what :func:`official_weights_url` gives training and the pipeline),
 ``paddlex_weights_url`` PaddleX's copy of the training weights, ``inference_url`` PaddleX's exported inference
-model (built for Paddle 3.0; Paddle 2.6 cannot load it, see docs).
+model (built for Paddle 3.0; Paddle 2.6 cannot load it).
 """
 from dataclasses import asdict, dataclass
 

@@ -334,15 +334,15 @@ def serve(pipeline, host="127.0.0.1", port=8080, limits=None, visualize=True, ur
           log_level="info", tune_memory=True):
     """Serve until interrupted. ``pipeline`` may be a function returning one: the port answers while it loads.
 
-    ``tune_memory``: cap glibc's malloc arenas and trim the heap when idle (see :mod:`.memory`). A model that
-    cannot be loaded stops the server with a :class:`~tutorial_lib.errors.UserError`.
+    ``tune_memory``: map large buffers outside the heap and trim the heap when idle (see :mod:`.memory`). A model
+    that cannot be loaded stops the server with a :class:`~tutorial_lib.errors.UserError`.
     """
     import uvicorn
 
     from . import memory
 
     if tune_memory:
-        memory.limit_arenas()
+        memory.bound_heap()
     worker = ModelWorker(pipeline, batching, trim_when_idle=tune_memory)
     app = create_app(pipeline, limits, visualize, urls, batching, worker=worker)
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level=log_level))

@@ -1,17 +1,20 @@
 """Keeping a long-running server's memory flat (glibc malloc settings; RSS readings for the soak benchmark).
 
-Measured with ``benchmarks/serving_soak.py`` (docs/benchmarks.md): without these, RSS of a server handling
-images of several sizes kept creeping up. glibc gives every thread that allocates its own arena (up to 8 per
-core) and returns freed memory to the system only from the top of each heap, so request buffers freed on the
-web server's many worker threads stay resident. ``limit_arenas`` caps the arenas (what ``MALLOC_ARENA_MAX``
-does, but settable from Python before the threads start); ``trim`` hands free pages back, called by the model
-thread whenever the queue runs empty. Neither does anything on a C library other than glibc.
+Measured with ``benchmarks/serving_soak.py`` (docs/benchmarks.md): with 4 concurrent clients, server RSS rose to
+about 5x the loaded model's while one client stayed under 2x. The forward pass allocates and frees mask arrays
+of tens of MB per request (the exported Mask R-CNN pastes all its detections at the full image size, see the
+docs); glibc raises its mmap threshold after such a free (up to 32 MB), so the next ones come from the heap, and
+with requests interleaved on several threads the heap fragments and stays resident. ``bound_heap`` pins the
+threshold at 4 MiB (large buffers are mapped and unmapped, given back at once; 1 MiB bounded memory as well but
+cost about 15 % throughput in page faults) and :func:`trim` returns free heap pages, called by the model thread
+whenever the queue runs empty. Capping malloc
+arenas (``MALLOC_ARENA_MAX``) was measured too and did not help. Nothing happens on a C library other than glibc.
 """
 import ctypes
 import ctypes.util
 import os
 
-M_ARENA_MAX = -8  # glibc's mallopt parameter
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter; setting it also stops the dynamic adjustment
 
 
 def _libc():
@@ -25,13 +28,14 @@ def _libc():
 _LIBC = _libc()
 
 
-def limit_arenas(count=2):
-    """Cap glibc's malloc arenas (``MALLOC_ARENA_MAX`` wins when set); returns whether the cap is in force."""
+def bound_heap(mmap_threshold=4 << 20):
+    """Allocations above ``mmap_threshold`` bytes are mapped and given back when freed (``MALLOC_MMAP_THRESHOLD_``
+    wins when set); returns whether the setting is in force."""
     if _LIBC is None:
         return False
-    if os.environ.get("MALLOC_ARENA_MAX"):
+    if os.environ.get("MALLOC_MMAP_THRESHOLD_"):
         return True
-    return bool(_LIBC.mallopt(M_ARENA_MAX, int(count)))
+    return bool(_LIBC.mallopt(M_MMAP_THRESHOLD, int(mmap_threshold)))
 
 
 def trim():
