@@ -62,9 +62,11 @@ def start_server(config, run_mode, flags):
 def wait_ready(server, url, timeout_s=300):
     """The server loads the model after it starts listening: wait for ``/health/ready``."""
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and server.poll() is None:
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"the server exited with {server.returncode}")
         try:
-            if requests.get(url + "/health/ready", timeout=1).status_code == 200:
+            if requests.get(url + "/health/ready", timeout=2).status_code == 200:
                 return
         except requests.RequestException:
             pass

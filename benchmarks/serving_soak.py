@@ -22,6 +22,9 @@ import sys
 import tempfile
 import threading
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from serving_load import wait_ready  # noqa: E402
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -152,20 +155,6 @@ def _die_with_parent():
         ctypes.CDLL("libc.so.6").prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
-
-
-def wait_ready(server, url, timeout_s=600):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit(f"the server exited with {server.returncode}")
-        try:
-            if requests.get(url + "/health/ready", timeout=2).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    raise SystemExit("the server did not get ready")
 
 
 def soak(model_dir, n, clients, seed=0, untuned=False, good_fraction=0.4, sizes=SIZES, workdir=None):

@@ -53,3 +53,12 @@ def rtdetr_export(tmp_path_factory):
     out = tmp_path_factory.mktemp("hpi") / "rtdetr"
     export_untrained("Mask-RT-DETR-S-Smoke", out)
     return out
+
+
+def tiny_sample(tmp_path_factory, num_train, seed):
+    """A tiny generated dataset (96 px, 4 val images) that a module's tests copy before breaking it."""
+    from tutorial_lib.data.sample import generate_sample
+
+    out = tmp_path_factory.mktemp("tiny") / "ds"
+    generate_sample(out, num_train=num_train, num_val=4, image_size=96, seed=seed, progress=False)
+    return out

@@ -6,6 +6,7 @@ import shutil
 
 import numpy as np
 import pytest
+from conftest import tiny_sample
 from PIL import Image
 
 import tutorial_lib as tl
@@ -15,16 +16,13 @@ from tutorial_lib.data import analysis, jsonstream, validate
 from tutorial_lib.data.check import check_coco_dataset, check_report
 from tutorial_lib.data.convert import coco_to_labelme
 from tutorial_lib.data.report import DatasetReport
-from tutorial_lib.data.sample import generate_sample
 
 TRAIN = "annotations/instance_train.json"
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    out = tmp_path_factory.mktemp("tiny") / "ds"
-    generate_sample(out, num_train=12, num_val=4, image_size=96, seed=6, progress=False)
-    return out
+    return tiny_sample(tmp_path_factory, num_train=12, seed=6)
 
 
 @pytest.fixture

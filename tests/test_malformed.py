@@ -4,20 +4,18 @@ import shutil
 
 import numpy as np
 import pytest
+from conftest import tiny_sample
 from PIL import ImageFile
 from pycocotools import mask as mask_utils
 
 from tutorial_lib.data.check import check_coco_dataset
-from tutorial_lib.data.sample import generate_sample
 
 TRAIN, VAL = "annotations/instance_train.json", "annotations/instance_val.json"
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    out = tmp_path_factory.mktemp("tiny") / "ds"
-    generate_sample(out, num_train=12, num_val=4, image_size=96, seed=3, progress=False)
-    return out
+    return tiny_sample(tmp_path_factory, num_train=12, seed=3)
 
 
 @pytest.fixture

@@ -5,17 +5,14 @@ from collections import Counter
 
 import pytest
 
-from conftest import tree_digest
-from tutorial_lib.data.sample import generate_sample
+from conftest import tiny_sample, tree_digest
 from tutorial_lib.data.split import list_backups, split_dataset, undo_split
 from tutorial_lib.errors import UserError
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    out = tmp_path_factory.mktemp("tiny") / "ds"
-    generate_sample(out, num_train=16, num_val=4, image_size=96, seed=5, progress=False)
-    return out
+    return tiny_sample(tmp_path_factory, num_train=16, seed=5)
 
 
 @pytest.fixture

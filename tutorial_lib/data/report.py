@@ -4,7 +4,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .validate import SPLITS, Problem
+from .validate import SPLITS, BySeverity, Problem
 
 RESULT_FILE = "check_dataset_result.json"
 PASSED_LOG = "Check dataset passed !"  # PaddleX's log line; users grep for it
@@ -17,7 +17,7 @@ def _shorten(text, limit):
 
 
 @dataclass
-class DatasetReport:
+class DatasetReport(BySeverity):
     """Everything the check found about one dataset.
 
     ``attributes`` and ``analysis`` hold PaddleX's keys (``analysis`` paths are relative to ``output_dir``);
@@ -30,14 +30,6 @@ class DatasetReport:
     problems: list = field(default_factory=list)  # Problem records, in the order found
     extra: dict = field(default_factory=dict)
     output_dir: str = None
-
-    @property
-    def errors(self):
-        return [p for p in self.problems if p.severity == "error"]
-
-    @property
-    def warnings(self):
-        return [p for p in self.problems if p.severity == "warning"]
 
     @property
     def check_pass(self):

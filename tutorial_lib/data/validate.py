@@ -52,6 +52,18 @@ FIELDS = {
 }
 
 
+class BySeverity:
+    """``errors`` and ``warnings`` of an object holding ``problems``."""
+
+    @property
+    def errors(self):
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self):
+        return [p for p in self.problems if p.severity == "warning"]
+
+
 @dataclass(frozen=True)
 class Problem:
     """One thing wrong with the dataset: what (``kind``), where (``file``, ``id``), why and how to fix it."""
@@ -675,7 +687,7 @@ def _unused_files(dataset_dir, splits, problems):
 
 
 @dataclass
-class Validation:
+class Validation(BySeverity):
     """The outcome of :func:`validate_dataset`: the problems, and the splits in compact form for the statistics."""
 
     dataset_dir: object
@@ -687,13 +699,6 @@ class Validation:
         """Category id -> name; train's names win where the splits differ."""
         return {**self.splits[1].categories, **self.splits[0].categories}
 
-    @property
-    def errors(self):
-        return [p for p in self.problems if p.severity == "error"]
-
-    @property
-    def warnings(self):
-        return [p for p in self.problems if p.severity == "warning"]
 
 
 def validate_dataset(dataset_dir, progress=True, progress_min_images=PROGRESS_MIN_IMAGES):
