@@ -96,7 +96,7 @@ def test_paddledet_configs_build(name):
 
 def test_unknown_model_family_is_a_user_error(tiny_dataset, tmp_path):
     with pytest.raises(UserError, match="no usable Architecture section"):
-        tl.run(SMOKE_MODEL, overrides(tiny_dataset, tmp_path, **{"Architecture.family": "nonsense"}))
+        tl.run(SMOKE_MODEL, overrides(tiny_dataset, tmp_path, **{"Architecture.adapter": "nonsense"}))
 
 
 def test_num_classes_mismatch_is_a_user_error(tiny_dataset, tmp_path):

@@ -21,6 +21,8 @@ ADAPTERS = ("paddledet", "mask_rtdetr")
 def adapter_name(cfg):
     """``Architecture.adapter`` of ``cfg``; Mask-RT-DETR models default to ``mask_rtdetr``."""
     arch = cfg.get("Architecture") or {}
+    if "family" in arch:
+        raise UserError("Architecture.family was renamed Architecture.adapter (paddledet or mask_rtdetr)")
     name = arch.get("adapter")
     if name:
         return str(name)
