@@ -204,6 +204,7 @@ def test_error_analysis_counts_each_kind():
     from pycocotools import mask as mask_utils
 
     from tutorial_lib.engine.metrics import match_image
+    from tutorial_lib.structures import Instances
 
     def square(x, y, s=10):
         m = np.zeros((40, 40), bool)
@@ -212,8 +213,8 @@ def test_error_analysis_counts_each_kind():
 
     gts = [square(0, 0), square(20, 20), square(0, 25)]
     gt_rles = [mask_utils.encode(np.asfortranarray(m.astype(np.uint8))) for m in gts]
-    pred = {"scores": np.array([0.9, 0.8, 0.7, 0.6, 0.5]), "class_ids": np.array([0, 0, 1, 1, 2]),
-            "masks": [square(0, 0), square(0, 1), square(20, 20), square(30, 0, 8), square(3, 29)]}
+    masks = [square(0, 0), square(0, 1), square(20, 20), square(30, 0, 8), square(3, 29)]
+    pred = Instances((40, 40), scores=[0.9, 0.8, 0.7, 0.6, 0.5], class_ids=[0, 0, 1, 1, 2], masks=np.stack(masks))
     entries, missed = match_image(pred, gt_rles, np.array([0, 2, 1]))
     assert [e[0] for e in entries] == ["correct", "duplicate", "confusion", "background", "confusion"]
     assert missed == [1]  # the low-IoU confusion does not take the object

@@ -80,7 +80,9 @@ def test_same_image_through_every_input_form(pipeline, scene, tmp_path):
 def test_edited_pipeline_yaml_switches_the_model(quickstart_model, scene, tmp_path):
     path = tl.get_pipeline_config("instance_segmentation", tmp_path)
     cfg = yaml.safe_load(path.read_text())
-    cfg["SubModules"]["InstanceSegmentation"].update(model_dir=str(quickstart_model[0]), threshold=LOW)
+    # a user who swaps the model names it too: a model_name that contradicts model_dir is an error (tested below)
+    cfg["SubModules"]["InstanceSegmentation"].update(model_name=tl.CPU_MODEL, model_dir=str(quickstart_model[0]),
+                                                     threshold=LOW)
     path.write_text(yaml.safe_dump(cfg))
     pipeline = tl.create_pipeline(str(path))
     assert pipeline.predictor.model_dir == quickstart_model[0] and pipeline.predictor.threshold == LOW
@@ -90,6 +92,16 @@ def test_edited_pipeline_yaml_switches_the_model(quickstart_model, scene, tmp_pa
     saved = json.loads((tmp_path / "out" / f"{scene.stem}_res.json").read_text())
     assert saved["res"]["boxes"] == result.json["res"]["boxes"]
     assert cv2.imread(str(tmp_path / "out" / f"{scene.stem}_res.png")).shape == (256, 256, 3)
+
+
+def test_model_name_contradicting_model_dir_is_a_clear_error(quickstart_model, tmp_path):
+    path = tl.get_pipeline_config("instance_segmentation", tmp_path)
+    cfg = yaml.safe_load(path.read_text())
+    assert cfg["SubModules"]["InstanceSegmentation"]["model_name"] == "Mask-RT-DETR-S"  # the shipped YAML
+    cfg["SubModules"]["InstanceSegmentation"]["model_dir"] = str(quickstart_model[0])
+    path.write_text(yaml.safe_dump(cfg))
+    with pytest.raises(tl.UserError, match=f"model_name is Mask-RT-DETR-S but model_dir .* holds {tl.CPU_MODEL}"):
+        tl.create_pipeline(str(path))
 
 
 def test_sliced_inference_with_one_tile_keeps_a_deduplicated_subset(pipeline, scene):
@@ -179,7 +191,7 @@ def test_pipeline_cli(quickstart_model, scene, tmp_path):
     assert made.returncode == 0, made.stderr
     path = tmp_path / "my_path" / "instance_segmentation.yaml"
     cfg = yaml.safe_load(path.read_text())
-    cfg["SubModules"]["InstanceSegmentation"]["model_dir"] = str(quickstart_model[0])
+    cfg["SubModules"]["InstanceSegmentation"].update(model_name=tl.CPU_MODEL, model_dir=str(quickstart_model[0]))
     path.write_text(yaml.safe_dump(cfg))
     ran = cli("--pipeline", str(path), "--input", str(scene), "--device", "cpu", "--save_path", "out",
               "--threshold", str(LOW))

@@ -7,16 +7,18 @@ import pytest
 from tutorial_lib.errors import UserError
 from tutorial_lib.predict import InstanceSegResult, decode_rle, encode_rle, preprocess
 from tutorial_lib.predict.inputs import iter_sources
+from tutorial_lib.structures import Instances
 
 
 def make_result(path="scene.png"):
     masks = np.zeros((2, 40, 60), bool)
     masks[0, 5:15, 5:25] = True
     masks[1, 20:35, 30:50] = True
-    boxes = [{"cls_id": 0, "label": "airplane", "score": 0.9, "coordinate": [5.0, 5.0, 25.0, 15.0]},
-             {"cls_id": 5, "label": "ship", "score": 0.6, "coordinate": [30.0, 20.0, 50.0, 35.0]}]
+    instances = Instances((40, 60), boxes=[[5, 5, 25, 15], [30, 20, 50, 35]], scores=[0.9, 0.6], class_ids=[0, 5],
+                          masks=masks)
+    labels = ["airplane", "a", "b", "c", "d", "ship"]
     image = np.full((40, 60, 3), 90, np.uint8)
-    return InstanceSegResult(path, boxes, masks, image=image)
+    return InstanceSegResult(path, instances, labels, image=image)
 
 
 def test_rle_round_trip():
