@@ -129,6 +129,9 @@ RUNS = {
         "mosaic_shape": [256, 256],   # 2 x 2 copies of a 128 px scene
         "sliced_instances": lambda n: n >= 1,
         "tiles": 16,                   # 96 px tiles, 25 % overlap (a step of 72 px), over 256 px: 4 x 4
+        # every mode keeps something; NMM's chained matches join at least as much as NMS's one keeper per match
+        "merge_mode_counts": lambda v: len(v) == 4 and min(v.values()) >= 1
+                                       and v["NMM, masks, IOU"] <= v["NMS, masks, IOU"],
         "geojson_features": lambda n: n >= 1,
         "geojson_matches_sliced": True,
         "viewer_polygons": lambda n: n >= 1,

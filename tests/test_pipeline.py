@@ -94,16 +94,6 @@ def test_edited_pipeline_yaml_switches_the_model(quickstart_model, scene, tmp_pa
     assert cv2.imread(str(tmp_path / "out" / f"{scene.stem}_res.png")).shape == (256, 256, 3)
 
 
-def test_model_name_contradicting_model_dir_is_a_clear_error(quickstart_model, tmp_path):
-    path = tl.get_pipeline_config("instance_segmentation", tmp_path)
-    cfg = yaml.safe_load(path.read_text())
-    assert cfg["SubModules"]["InstanceSegmentation"]["model_name"] == "Mask-RT-DETR-S"  # the shipped YAML
-    cfg["SubModules"]["InstanceSegmentation"]["model_dir"] = str(quickstart_model[0])
-    path.write_text(yaml.safe_dump(cfg))
-    with pytest.raises(tl.UserError, match=f"model_name is Mask-RT-DETR-S but model_dir .* holds {tl.CPU_MODEL}"):
-        tl.create_pipeline(str(path))
-
-
 def test_sliced_inference_with_one_tile_keeps_a_deduplicated_subset(pipeline, scene):
     plain = next(pipeline.predict(str(scene), threshold=LOW))
     sliced = pipeline.predict_sliced(str(scene), slice_size=256, overlap_ratio=0.2, threshold=LOW, progress=False)

@@ -44,7 +44,7 @@ _LAZY = {
     "DatasetBrowser": ".widgets", "RunComparer": ".widgets", "PredictionBrowser": ".widgets",
     "SceneViewer": ".widgets", "GPU_MODEL": ".widgets", "default_model": ".widgets", "run_dir": ".widgets",
     "trained_model_dir": ".widgets", "table": ".widgets", "plot_accuracy_vs_size": ".widgets",
-    "busiest_image": ".widgets", "fold": ".widgets", "capture_output": ".widgets",
+    "busiest_image": ".widgets", "fold": ".widgets", "capture_output": ".widgets", "plot_merge_modes": ".widgets",
 }
 _SUBMODULES = ("widgets", "predict", "pipeline", "serving", "data", "models", "engine", "viz", "structures", "bench")
 

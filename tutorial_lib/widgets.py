@@ -35,7 +35,8 @@ from .viz import class_color, coco_instances, draw_instances
 GPU_MODEL = "Mask-RT-DETR-H"
 
 __all__ = ["DatasetBrowser", "GPU_MODEL", "PredictionBrowser", "RunComparer", "SceneViewer", "busiest_image",
-           "capture_output", "default_model", "fold", "plot_accuracy_vs_size", "run_dir", "table", "trained_model_dir"]
+           "capture_output", "default_model", "fold", "plot_accuracy_vs_size", "plot_merge_modes", "run_dir", "table",
+           "trained_model_dir"]
 
 
 # ----------------------------------------------------------------------------- drawing helpers
@@ -619,6 +620,30 @@ def plot_accuracy_vs_size(models, x="size_mb", y="mask_ap", xlabel="model size (
         else:  # no free spot: keep the first one (still inside the axes)
             text = ax.annotate(name, (px, py), xytext=offsets[0], textcoords="offset points", fontsize=7.5)
             placed.append(text.get_window_extent(renderer))
+    return fig
+
+
+def plot_merge_modes(scene, results, tiles=(), labels=None, columns=2):
+    """One panel per merge mode: ``results`` maps a title to the :class:`Instances` (or a result holding them) that
+    sliced inference merged with it over the same RGB ``scene``; ``tiles`` (x0, y0, x1, y1) are drawn as dashed
+    rectangles, so that objects cut by a tile border are easy to find. Each title gets the instance count."""
+    import matplotlib.pyplot as plt
+
+    results = {name: getattr(value, "instances", value) for name, value in results.items()}
+    rows = -(-len(results) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(5.2 * columns, 5.2 * rows * scene.shape[0] / scene.shape[1]),
+                             squeeze=False)
+    for ax in axes.flat[len(results):]:
+        ax.axis("off")
+    for ax, (name, instances) in zip(axes.flat, results.items()):
+        ax.imshow(draw_instances(scene, instances, labels, show_scores=False, show_labels=False))
+        for x0, y0, x1, y1 in tiles:
+            ax.add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, ls="--", lw=0.8, ec="white",
+                                       alpha=0.7))
+        ax.set_title(f"{name}: {len(instances)} instances", fontsize=10)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
     return fig
 
 
