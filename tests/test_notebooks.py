@@ -89,7 +89,7 @@ RUNS = {
         "lr_sweep": [0.005, 0.01, 0.02],
         "epoch_sweep": [1, 2, 3, 4],
         "sweep_aps": lambda v: len(v) == 7 and all(0.0 <= a <= 1.0 for a in v),
-        "compared_runs": 7,
+        "compared_runs": 6,  # the epoch sweep's 1-epoch run is the lr sweep's run at the best rate
     }),
     "05-rtdetr": Run("05_train_and_evaluate.ipynb", {
         "model": "Mask-RT-DETR-S-Smoke",
@@ -102,7 +102,7 @@ RUNS = {
         "confusion_shape": [11, 11],
         "lr_sweep": [0.0004],
         "epoch_sweep": [1],
-        "compared_runs": 2,
+        "compared_runs": 2,  # the main training and the one sweep run (both sweeps name it)
     }, params={"model": "Mask-RT-DETR-S-Smoke", "smoke_run": RTDETR_SMOKE_RUN}),
     "06": Run("06_predict.ipynb", {
         "model_files": MODEL_FILES,
