@@ -14,7 +14,7 @@ import tutorial_lib.predict, tutorial_lib.pipeline
 from tutorial_lib.serving import create_app
 from tutorial_lib.predict import Predictor
 counts = {}
-for run_mode in ("paddle", "mkldnn", "onnxruntime"):
+for run_mode in ("paddle", "mkldnn", "onnxruntime", "openvino"):
     result = next(Predictor(sys.argv[1], run_mode=run_mode, threshold=0.0).predict(sys.argv[2]))
     counts[run_mode] = len(result)
 pipeline = tutorial_lib.pipeline.create_pipeline(model_dir=sys.argv[1])
@@ -32,5 +32,5 @@ def test_predicting_with_an_exported_model_imports_no_training_code(rtdetr_expor
     assert out.returncode == 0, out.stderr[-3000:]
     report = json.loads(out.stdout.strip().splitlines()[-1])
     assert report["paddle"], "the probe should have run Paddle Inference"
-    assert report["counts"] == {"paddle": 50, "mkldnn": 50, "onnxruntime": 50}  # the smoke config's top-k
+    assert report["counts"] == {"paddle": 50, "mkldnn": 50, "onnxruntime": 50, "openvino": 50}  # the smoke config's top-k
     assert report["loaded"] == [], f"deployment imported training code: {report['loaded']}"

@@ -42,7 +42,8 @@ def _module_parser():
     pipe.add_argument("--device", default="cpu", help="cpu, gpu:0 ...")
     pipe.add_argument("--save_path", help="folder for results / the pipeline YAML")
     pipe.add_argument("--threshold", type=float, help="minimum score of the instances kept")
-    pipe.add_argument("--run_mode", help="paddle, mkldnn (oneDNN; CPU default), onnxruntime, trt_fp32, trt_fp16")
+    pipe.add_argument("--run_mode", help="paddle, mkldnn (oneDNN; CPU default), onnxruntime, openvino (CPU), "
+                      "trt_fp32, trt_fp16")
     pipe.add_argument("--use_hpip", action="store_true", help="high-performance inference: pick the fastest backend")
     pipe.add_argument("--slice_size", type=int, help="sliced inference for large scenes: tile size in pixels")
     pipe.add_argument("--overlap_ratio", type=float, default=0.2, help="tile overlap for sliced inference")

@@ -53,7 +53,7 @@ DEFAULTS = {
 CHOICES = {
     "Global.mode": MODES,
     "CheckDataset.convert.src_dataset_type": (None, "COCO", "LabelMe", "VOC"),
-    "Predict.kernel_option.run_mode": ("paddle", "mkldnn", "trt_fp32", "trt_fp16", "onnxruntime"),
+    "Predict.kernel_option.run_mode": ("paddle", "mkldnn", "trt_fp32", "trt_fp16", "onnxruntime", "openvino"),
     "Train.amp": (None, "OFF", "O1", "O2"),
 }
 

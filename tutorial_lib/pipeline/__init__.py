@@ -89,7 +89,8 @@ def create_pipeline(pipeline="instance_segmentation", device="cpu", model_dir=No
 
     ``model_dir`` (or ``SubModules.InstanceSegmentation.model_dir`` in the YAML) is an exported model folder;
     when neither is set, the cached quick-start model (see :func:`tutorial_lib.create_pipeline`).
-    ``run_mode``: ``paddle``, ``mkldnn`` (oneDNN; the CPU default), ``onnxruntime``, ``trt_fp32``/``trt_fp16`` (GPU).
+    ``run_mode``: ``paddle``, ``mkldnn`` (oneDNN; the CPU default), ``onnxruntime``, ``openvino`` (CPU),
+    ``trt_fp32``/``trt_fp16`` (GPU).
     ``use_hpip=True`` picks the backend instead (see :func:`tutorial_lib.predict.backends.high_performance_mode`).
     """
     from ..predict import Predictor

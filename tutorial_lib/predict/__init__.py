@@ -16,7 +16,7 @@ import yaml
 
 from ..errors import UserError
 from ..models.outputs import parse_outputs
-from .backends import RUN_MODES, create_backend, default_run_mode
+from .backends import ONNX_RUN_MODES, RUN_MODES, create_backend, default_run_mode
 from .inputs import iter_sources, read_image
 from .result import InstanceSegResult, decode_rle, encode_rle
 
@@ -75,10 +75,11 @@ def preprocess(image, ops):
 
 
 class Predictor:
-    """Predictor over an exported model folder (Paddle Inference or ONNX Runtime, by ``run_mode``).
+    """Predictor over an exported model folder (Paddle Inference, ONNX Runtime or OpenVINO, by ``run_mode``).
 
     ``run_mode``: ``paddle`` (plain CPU/GPU kernels), ``mkldnn`` (oneDNN on CPU), ``onnxruntime`` (ONNX Runtime
-    on ``inference.onnx``, converted with paddle2onnx on first use: Mask-RT-DETR models), ``trt_fp32`` /
+    on ``inference.onnx``, converted with paddle2onnx on first use: Mask-RT-DETR models), ``openvino`` (OpenVINO's
+    CPU plugin on the same ``inference.onnx``), ``trt_fp32`` /
     ``trt_fp16`` (GPU with TensorRT); default ``mkldnn`` on the CPU, ``paddle`` on a GPU; see
     :mod:`tutorial_lib.predict.backends`.
     ``threshold``: minimum score of the instances kept (default: ``draw_threshold`` of ``inference.yml``).
@@ -96,7 +97,7 @@ class Predictor:
         if run_mode not in RUN_MODES:
             raise UserError(f"run_mode={run_mode!r} is not one of {', '.join(RUN_MODES)}")
         needed = ["inference.yml"] + (["inference.onnx"] if (self.model_dir / "inference.onnx").is_file()
-                                      and run_mode == "onnxruntime" else ["inference.pdmodel", "inference.pdiparams"])
+                                      and run_mode in ONNX_RUN_MODES else ["inference.pdmodel", "inference.pdiparams"])
         missing = [n for n in needed if not (self.model_dir / n).is_file()]
         if missing:
             raise UserError(f"{self.model_dir} is not an exported model (missing {', '.join(missing)}); export one "

@@ -6,6 +6,7 @@ inference:
 ``mkldnn``     Paddle Inference with Intel oneDNN kernels (CPU; the default there, as in PaddleX)
 ``onnxruntime`` ONNX Runtime on ``inference.onnx``, converted once with paddle2onnx (models whose operators
                paddle2onnx maps: Mask-RT-DETR); CUDA provider on a GPU when onnxruntime-gpu is installed
+``openvino``   OpenVINO (CPU plugin, fp32) on the same ``inference.onnx``, same models as ``onnxruntime``; CPU only
 ``trt_fp32``   Paddle Inference + TensorRT subgraphs (GPU build of Paddle with TensorRT; not run on this CPU
 ``trt_fp16``   project's machines, see docs/benchmarks.md)
 =============  ============================================================================================
@@ -17,7 +18,8 @@ import os
 
 from ..errors import UserError
 
-RUN_MODES = ("paddle", "mkldnn", "onnxruntime", "trt_fp32", "trt_fp16")
+RUN_MODES = ("paddle", "mkldnn", "onnxruntime", "openvino", "trt_fp32", "trt_fp16")
+ONNX_RUN_MODES = ("onnxruntime", "openvino")  # run inference.onnx (paddle2onnx), not the Paddle model
 
 
 def cpu_threads(requested=None):
@@ -43,16 +45,22 @@ def create_backend(model_dir, device="cpu", run_mode=None, threads=None):
         raise UserError(f"run_mode={run_mode!r} is not one of {', '.join(RUN_MODES)}")
     if run_mode.startswith("trt") and not device.startswith("gpu"):
         raise UserError(f"run_mode={run_mode} needs a GPU (and a Paddle build with TensorRT); "
-                        "on the CPU use mkldnn or onnxruntime")
+                        "on the CPU use mkldnn, onnxruntime or openvino")
+    if run_mode == "openvino" and device.startswith("gpu"):
+        raise UserError(f"run_mode=openvino runs on the CPU only (this project compiles for OpenVINO's CPU plugin), "
+                        f"not on {device}; use device=cpu, or run_mode=paddle / onnxruntime (onnxruntime-gpu) on a GPU")
     if run_mode == "onnxruntime":
         return OnnxRuntimeBackend(model_dir, device, threads)
+    if run_mode == "openvino":
+        return OpenVINOBackend(model_dir, device, threads)
     return PaddleInferenceBackend(model_dir, device, run_mode, threads)
 
 
 def high_performance_mode(model_dir, device="cpu"):
     """The ``run_mode`` ``use_hpip=True`` picks: on the CPU ``onnxruntime`` where paddle2onnx converts the model
     (fastest here, see docs/benchmarks.md), otherwise ``mkldnn``; on a GPU ``paddle`` (TensorRT stays opt-in:
-    it needs a Paddle build with TensorRT and builds engines on first use)."""
+    it needs a Paddle build with TensorRT and builds engines on first use). ``openvino`` runs the same converted
+    models but stays opt-in (``run_mode="openvino"``) until benchmarks/hpi.py shows it faster here."""
     from . import onnx_export
 
     if device.startswith("gpu"):
@@ -68,7 +76,8 @@ def high_performance_mode(model_dir, device="cpu"):
     try:
         onnx_export.convert_to_onnx(model_dir)
     except onnx_export.UnsupportedModelError as exc:
-        print(f"use_hpip: {exc.args[0].split(';')[0]}; using run_mode=mkldnn")
+        print(f"use_hpip: {exc.args[0].split(';')[0]}; using run_mode=mkldnn (onnxruntime and openvino need "
+              "the ONNX model)")
         return "mkldnn"
     return "onnxruntime"
 
@@ -128,22 +137,30 @@ class PaddleInferenceBackend:
         return [self.predictor.get_output_handle(n).copy_to_cpu() for n in self.predictor.get_output_names()]
 
 
+def ensure_onnx_model(model_dir):
+    """``model_dir/inference.onnx``, converted with paddle2onnx first when it is missing or older than the Paddle
+    model (the ``onnxruntime`` and ``openvino`` backends both run it); raises
+    :class:`~tutorial_lib.predict.onnx_export.UnsupportedModelError` for a model paddle2onnx cannot convert."""
+    from . import onnx_export
+
+    path = onnx_export.onnx_path(model_dir)
+    if not onnx_export.is_current(model_dir):
+        if not os.access(model_dir, os.W_OK):
+            raise UserError(f"{model_dir} is read-only and has no current inference.onnx; convert it elsewhere "
+                            "with python -m tutorial_lib --paddle2onnx --paddle_model_dir DIR --onnx_model_dir "
+                            "OUT and use OUT as model_dir")
+        print(f"converting {model_dir} to ONNX (paddle2onnx, once; kept as {path.name})")
+        onnx_export.convert_to_onnx(model_dir)
+    return path
+
+
 class OnnxRuntimeBackend:
     def __init__(self, model_dir, device, threads=None):
-        from . import onnx_export
-
         try:
             import onnxruntime as ort
         except ImportError:
             raise UserError("run_mode=onnxruntime needs onnxruntime (pip install onnxruntime paddle2onnx)") from None
-        path = onnx_export.onnx_path(model_dir)
-        if not onnx_export.is_current(model_dir):
-            if not os.access(model_dir, os.W_OK):
-                raise UserError(f"{model_dir} is read-only and has no current inference.onnx; convert it elsewhere "
-                                "with python -m tutorial_lib --paddle2onnx --paddle_model_dir DIR --onnx_model_dir "
-                                "OUT and use OUT as model_dir")
-            print(f"converting {model_dir} to ONNX (paddle2onnx, once; kept as {path.name})")
-            onnx_export.convert_to_onnx(model_dir)
+        path = ensure_onnx_model(model_dir)
         options = ort.SessionOptions()
         options.intra_op_num_threads = cpu_threads(threads)
         options.log_severity_level = 3
@@ -157,3 +174,40 @@ class OnnxRuntimeBackend:
 
     def run(self, feed):
         return self.session.run(None, {name: feed[name] for name in self.input_names})
+
+
+class OpenVINOBackend:
+    """OpenVINO on ``inference.onnx`` (the model the ``onnxruntime`` backend runs), compiled for the CPU plugin.
+
+    Precision is pinned to fp32: on CPUs with bf16 support (AVX512_BF16, AMX) the CPU plugin otherwise runs in
+    bfloat16, which moves boxes and scores beyond parity with Paddle Inference (27 of the 50 detections of
+    tests/test_openvino.py's smoke model no longer match). One infer request serves every call, under a lock (a
+    request cannot run twice at once; the Paddle backend serialises the same way).
+    """
+
+    def __init__(self, model_dir, device, threads=None):
+        import threading
+
+        if device.startswith("gpu"):
+            raise UserError(f"run_mode=openvino runs on the CPU only, not on {device}")
+        try:
+            import openvino
+            import openvino.properties as props
+            import openvino.properties.hint as hints
+        except ImportError:
+            raise UserError("run_mode=openvino needs OpenVINO (pip install openvino==2024.6.0 paddle2onnx)") from None
+        path = ensure_onnx_model(model_dir)
+        core = openvino.Core()
+        config = {props.inference_num_threads: cpu_threads(threads),
+                  hints.inference_precision: openvino.Type.f32,
+                  hints.performance_mode: hints.PerformanceMode.LATENCY}
+        self.compiled = core.compile_model(core.read_model(str(path)), "CPU", config)
+        self.input_names = [port.get_any_name() for port in self.compiled.inputs]
+        self._request = self.compiled.create_infer_request()
+        self._lock = threading.Lock()
+
+    def run(self, feed):
+        with self._lock:
+            # in the model's output order; share_outputs=False (the default): copies, not views of the request's
+            # buffers, which the next call overwrites
+            return list(self._request.infer({name: feed[name] for name in self.input_names}).to_tuple())
