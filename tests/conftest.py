@@ -46,6 +46,22 @@ def quickstart_model(tutorial_lib_home):
 
 
 @pytest.fixture(scope="session")
+def shipped_model(tmp_path_factory):
+    """The shipped quick-start model, exported, and the generated sample it was trained on: ``(model_dir,
+    dataset_dir)``. A model that learned its scenes, for tests that need real detections."""
+    from tutorial_lib import quickstart
+    from tutorial_lib.data.sample import generate_sample
+
+    if not quickstart.SHIPPED.is_file():
+        pytest.skip("no shipped quick-start model in this checkout")
+    root = tmp_path_factory.mktemp("shipped")
+    model_dir = quickstart.export_shipped(root / "inference")
+    data = generate_sample(root / "data", preset="ci", num_train=quickstart.DEFAULT_TRAIN, seed=quickstart.SEED,
+                           progress=False)["dataset_dir"]
+    return model_dir, Path(data)
+
+
+@pytest.fixture(scope="session")
 def rtdetr_export(tmp_path_factory):
     """Mask-RT-DETR-S-Smoke exported with seeded random weights (the operators matter here, not the accuracy)."""
     from tutorial_lib.engine.export import export_untrained
