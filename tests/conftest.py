@@ -2,6 +2,7 @@ import hashlib
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -78,3 +79,33 @@ def tiny_sample(tmp_path_factory, num_train, seed):
     out = tmp_path_factory.mktemp("tiny") / "ds"
     generate_sample(out, num_train=num_train, num_val=4, image_size=96, seed=seed, progress=False)
     return out
+
+
+# ----------------------------------------------------------------------------- backend parity
+PARITY_BOX_TOL, PARITY_SCORE_TOL = 0.05, 1e-4  # px, score: an inference backend against Paddle Inference
+
+
+def mask_iou(a, b):
+    union = np.logical_or(a, b).sum()
+    return np.logical_and(a, b).sum() / union if union else 1.0
+
+
+def compare_detections(reference, other):
+    """Match every detection of the result ``reference`` to one of ``other`` (same class, box within
+    PARITY_BOX_TOL, score within PARITY_SCORE_TOL; near-equal scores may swap places). Returns the unmatched
+    reference detections and, over the matched ones, the largest box and score deviations and the smallest best
+    mask IoU."""
+    unmatched, box_dev, score_dev, ious = [], 0.0, 0.0, []
+    for ref_box, ref_mask in zip(reference.boxes, reference.masks):
+        hits = [i for i, b in enumerate(other.boxes) if b["cls_id"] == ref_box["cls_id"]
+                and np.abs(np.subtract(b["coordinate"], ref_box["coordinate"])).max() < PARITY_BOX_TOL
+                and abs(b["score"] - ref_box["score"]) < PARITY_SCORE_TOL]
+        if not hits:
+            unmatched.append(ref_box)
+            continue
+        best = max(hits, key=lambda i: mask_iou(other.masks[i], ref_mask))
+        box_dev = max(box_dev, float(np.abs(np.subtract(other.boxes[best]["coordinate"],
+                                                        ref_box["coordinate"])).max()))
+        score_dev = max(score_dev, abs(other.boxes[best]["score"] - ref_box["score"]))
+        ious.append(mask_iou(other.masks[best], ref_mask))
+    return unmatched, box_dev, score_dev, min(ious) if ious else float("nan")

@@ -5,21 +5,15 @@ import shutil
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 import tutorial_lib as tl
-from conftest import REPO
+from conftest import REPO, compare_detections
 from tutorial_lib.errors import UserError
 from tutorial_lib.predict import Predictor
 from tutorial_lib.predict.onnx_export import UnsupportedModelError, convert_to_onnx, is_current
 
 DEMO = REPO / "data" / "remotesensing_demo.png"
-
-
-def mask_iou(a, b):
-    union = np.logical_or(a, b).sum()
-    return np.logical_and(a, b).sum() / union if union else 1.0
 
 
 def test_onnxruntime_matches_paddle_inference(rtdetr_export, tmp_path, capsys):
@@ -29,13 +23,10 @@ def test_onnxruntime_matches_paddle_inference(rtdetr_export, tmp_path, capsys):
     onnx = next(Predictor(model_dir, run_mode="onnxruntime", threshold=0.0).predict(str(DEMO)))
     assert "converting" in capsys.readouterr().out and is_current(model_dir)
     assert len(onnx.boxes) == len(reference.boxes) == 50  # the smoke config's num_top_queries
-    # same detections (matched by class and box, so that near-equal scores may swap places)
-    for ref_box, ref_mask in zip(reference.boxes, reference.masks):
-        match = [i for i, b in enumerate(onnx.boxes) if b["cls_id"] == ref_box["cls_id"]
-                 and np.abs(np.subtract(b["coordinate"], ref_box["coordinate"])).max() < 0.05
-                 and abs(b["score"] - ref_box["score"]) < 1e-4]
-        assert match, ref_box
-        assert max(mask_iou(onnx.masks[i], ref_mask) for i in match) >= 0.99
+    # same detections (class, box within 0.05 px, score within 1e-4; near-equal scores may swap places)
+    unmatched, _, _, min_iou = compare_detections(reference, onnx)
+    assert not unmatched, unmatched[:3]
+    assert min_iou >= 0.99
     # the second predictor reuses the converted model
     Predictor(model_dir, run_mode="onnxruntime")
     assert "converting" not in capsys.readouterr().out

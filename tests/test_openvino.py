@@ -3,11 +3,10 @@ for OpenVINO's CPU plugin in fp32, against Paddle Inference; and the errors for 
 import shutil
 import sys
 
-import numpy as np
 import pytest
 
 import tutorial_lib.config
-from conftest import REPO
+from conftest import REPO, compare_detections as compare
 from tutorial_lib.config import load_config
 from tutorial_lib.config.schema import CHOICES
 from tutorial_lib.errors import UserError
@@ -16,32 +15,7 @@ from tutorial_lib.predict.backends import OpenVINOBackend, create_backend, ensur
 from tutorial_lib.predict.onnx_export import UnsupportedModelError, is_current
 
 DEMO = REPO / "data" / "remotesensing_demo.png"
-BOX_TOL, SCORE_TOL, MIN_IOU = 0.05, 1e-4, 0.99  # px, score, mask IoU (the ONNX Runtime parity of test_hpi.py)
-
-
-def mask_iou(a, b):
-    union = np.logical_or(a, b).sum()
-    return np.logical_and(a, b).sum() / union if union else 1.0
-
-
-def compare(reference, other):
-    """Match every reference detection to one of ``other`` (same class, box within BOX_TOL, score within SCORE_TOL;
-    near-equal scores may swap places). Returns the unmatched reference detections and, over the matched ones,
-    the largest box and score deviations and the smallest best mask IoU."""
-    unmatched, box_dev, score_dev, ious = [], 0.0, 0.0, []
-    for ref_box, ref_mask in zip(reference.boxes, reference.masks):
-        hits = [i for i, b in enumerate(other.boxes) if b["cls_id"] == ref_box["cls_id"]
-                and np.abs(np.subtract(b["coordinate"], ref_box["coordinate"])).max() < BOX_TOL
-                and abs(b["score"] - ref_box["score"]) < SCORE_TOL]
-        if not hits:
-            unmatched.append(ref_box)
-            continue
-        best = max(hits, key=lambda i: mask_iou(other.masks[i], ref_mask))
-        box_dev = max(box_dev, float(np.abs(np.subtract(other.boxes[best]["coordinate"],
-                                                        ref_box["coordinate"])).max()))
-        score_dev = max(score_dev, abs(other.boxes[best]["score"] - ref_box["score"]))
-        ious.append(mask_iou(other.masks[best], ref_mask))
-    return unmatched, box_dev, score_dev, min(ious) if ious else float("nan")
+MIN_IOU = 0.99  # the ONNX Runtime parity of test_hpi.py
 
 
 @pytest.fixture

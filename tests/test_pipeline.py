@@ -80,7 +80,8 @@ def test_same_image_through_every_input_form(pipeline, scene, tmp_path):
 def test_edited_pipeline_yaml_switches_the_model(quickstart_model, scene, tmp_path):
     path = tl.get_pipeline_config("instance_segmentation", tmp_path)
     cfg = yaml.safe_load(path.read_text())
-    # a user who swaps the model names it too: a model_name that contradicts model_dir is an error (tested below)
+    # a user who swaps the model names it too: a model_name that contradicts model_dir is an error
+    # (tests/test_official_weights.py)
     cfg["SubModules"]["InstanceSegmentation"].update(model_name=tl.CPU_MODEL, model_dir=str(quickstart_model[0]),
                                                      threshold=LOW)
     path.write_text(yaml.safe_dump(cfg))

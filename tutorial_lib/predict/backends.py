@@ -188,8 +188,6 @@ class OpenVINOBackend:
     def __init__(self, model_dir, device, threads=None):
         import threading
 
-        if device.startswith("gpu"):
-            raise UserError(f"run_mode=openvino runs on the CPU only, not on {device}")
         try:
             import openvino
             import openvino.properties as props
