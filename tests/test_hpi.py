@@ -97,3 +97,56 @@ def test_solov2_exports_readable_outputs_but_onnxruntime_cannot_load_its_onnx(tm
     with pytest.raises(UnsupportedModelError, match="ONNX Runtime cannot load it"):
         convert_to_onnx(tmp_path / "solov2")
     assert not (tmp_path / "solov2" / "inference.onnx").exists()
+
+
+class _FlakyPredictor:
+    """A Paddle Inference predictor whose ``run`` raises oneDNN's intermittent error when told to."""
+
+    def __init__(self, inner, fail):
+        self.inner, self.fail = inner, fail
+
+    def run(self):
+        if self.fail:
+            raise RuntimeError("(PreconditionNotMet) could not execute a primitive")
+        return self.inner.run()
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+@pytest.mark.parametrize("failures, final_mode", [([True], "mkldnn"), ([True, True], "paddle")])
+def test_onednn_primitive_failure_recovers_with_identical_results(rtdetr_export, monkeypatch, failures,
+                                                                  final_mode):
+    """oneDNN's "could not execute a primitive" (Paddle#34554): a fresh predictor, then plain kernels; the
+    detections equal an undisturbed run's."""
+    from tutorial_lib.predict.backends import PaddleInferenceBackend
+
+    reference = next(Predictor(rtdetr_export, run_mode="mkldnn", threshold=0.0).predict(str(DEMO)))
+    create = PaddleInferenceBackend._create
+    plan = list(failures)
+    monkeypatch.setattr(PaddleInferenceBackend, "_create",
+                        lambda self: _FlakyPredictor(create(self), plan.pop(0) if plan else False))
+    predictor = Predictor(rtdetr_export, run_mode="mkldnn", threshold=0.0)
+    with pytest.warns(RuntimeWarning, match="could not execute a primitive") as caught:
+        recovered = next(predictor.predict(str(DEMO)))
+    assert len(caught) == len(failures) and predictor.backend.run_mode == final_mode
+    unmatched, _, _, min_iou = compare_detections(reference, recovered)
+    assert len(recovered.boxes) == len(reference.boxes) == 50 and not unmatched and min_iou >= 0.99
+
+
+def test_other_inference_errors_are_not_retried(rtdetr_export, monkeypatch):
+    from tutorial_lib.predict.backends import PaddleInferenceBackend
+
+    create = PaddleInferenceBackend._create
+    calls = []
+
+    def failing(self):
+        calls.append(1)
+        predictor = _FlakyPredictor(create(self), False)
+        predictor.run = lambda: (_ for _ in ()).throw(RuntimeError("(InvalidArgument) shape mismatch"))
+        return predictor
+
+    monkeypatch.setattr(PaddleInferenceBackend, "_create", failing)
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        next(Predictor(rtdetr_export, run_mode="mkldnn").predict(str(DEMO)))
+    assert len(calls) == 1

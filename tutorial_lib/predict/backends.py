@@ -83,13 +83,21 @@ def high_performance_mode(model_dir, device="cpu"):
 
 
 class PaddleInferenceBackend:
-    """Paddle Inference predictor, always run on one long-lived thread of its own.
+    """Paddle Inference predictor, created and always run on one long-lived thread of its own.
 
     A Paddle Inference CPU predictor fails ("could not execute a primitive") when it runs on a new thread after
     another thread that ran it has ended -- what a web server's recycled worker threads or a notebook's
     background threads do. Running every forward pass on the backend's own thread avoids that; callers on any
     thread just wait for the result.
+
+    oneDNN (``mkldnn``) in Paddle 2.6 can also fail that way on its own, now and then, when several predictors
+    have lived in one process (PaddlePaddle/Paddle#34554, #43425; seen once in this project's CI). The
+    workaround its maintainers give is a fresh predictor: the backend builds one and runs the batch again, and if
+    that fails too it finishes on Paddle's plain kernels (``run_mode`` then reads ``paddle``), with a warning
+    either way. Any other error is raised as it is.
     """
+
+    ONEDNN_FAILURE = "could not execute a primitive"
 
     def __init__(self, model_dir, device, run_mode, threads=None):
         from concurrent.futures import ThreadPoolExecutor
@@ -97,21 +105,27 @@ class PaddleInferenceBackend:
         from ..paddle_env import import_paddle
 
         import_paddle()
+        self.model_dir, self.device, self.run_mode, self.threads = model_dir, device, run_mode, threads
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="paddle-inference")
+        self.predictor = self._thread.submit(self._create).result()
+        self.input_names = self.predictor.get_input_names()
+
+    def _create(self):
         from paddle import inference
 
-        config = inference.Config(os.path.join(model_dir, "inference.pdmodel"),
-                                  os.path.join(model_dir, "inference.pdiparams"))
-        if device.startswith("gpu"):
-            config.enable_use_gpu(256, int(device.split(":")[1].split(",")[0]))
-            if run_mode.startswith("trt"):
-                precision = (inference.PrecisionType.Half if run_mode == "trt_fp16"
+        config = inference.Config(os.path.join(self.model_dir, "inference.pdmodel"),
+                                  os.path.join(self.model_dir, "inference.pdiparams"))
+        if self.device.startswith("gpu"):
+            config.enable_use_gpu(256, int(self.device.split(":")[1].split(",")[0]))
+            if self.run_mode.startswith("trt"):
+                precision = (inference.PrecisionType.Half if self.run_mode == "trt_fp16"
                              else inference.PrecisionType.Float32)
                 config.enable_tensorrt_engine(workspace_size=1 << 30, max_batch_size=1, min_subgraph_size=3,
                                               precision_mode=precision, use_static=False, use_calib_mode=False)
         else:
             config.disable_gpu()
-            config.set_cpu_math_library_num_threads(cpu_threads(threads))
-            if run_mode == "mkldnn":
+            config.set_cpu_math_library_num_threads(cpu_threads(self.threads))
+            if self.run_mode == "mkldnn":
                 config.enable_mkldnn()
                 config.set_mkldnn_cache_capacity(10)
             else:  # Paddle Inference 2.6 switches oneDNN on by default on the CPU: "paddle" means plain kernels
@@ -119,13 +133,29 @@ class PaddleInferenceBackend:
         config.disable_glog_info()
         config.switch_ir_optim(True)
         config.enable_memory_optim()
-        self.predictor = inference.create_predictor(config)
-        restore_math_threads()
-        self.input_names = self.predictor.get_input_names()
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="paddle-inference")
+        try:
+            return inference.create_predictor(config)
+        finally:
+            restore_math_threads()
 
     def run(self, feed):
-        return self._thread.submit(self._run, feed).result()
+        return self._thread.submit(self._run_with_recovery, feed).result()
+
+    def _run_with_recovery(self, feed):
+        import warnings
+
+        for attempt in range(3):  # oneDNN, a fresh oneDNN predictor, then plain kernels
+            try:
+                return self._run(feed)
+            except RuntimeError as exc:
+                if self.run_mode != "mkldnn" or self.ONEDNN_FAILURE not in str(exc):
+                    raise
+                if attempt == 1:
+                    self.run_mode = "paddle"
+                warnings.warn(f"Paddle Inference (oneDNN) failed: {self.ONEDNN_FAILURE!r}; running the batch again "
+                              + ("on a fresh predictor" if attempt == 0 else
+                                 "and the rest of the run on plain kernels (run_mode=paddle)"), RuntimeWarning)
+                self.predictor = self._create()
 
     def _run(self, feed):
         for name in self.input_names:
