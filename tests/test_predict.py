@@ -74,3 +74,33 @@ def test_inputs_are_lazy_and_checked(tmp_path):
         list(iter_sources(tmp_path / "missing.png"))
     with pytest.raises(UserError, match="holds no images"):
         list(iter_sources(tmp_path))
+
+
+def test_box_masks_paste_like_paddledet_paste_mask():
+    """R-CNN masks are pasted around each box outside the graph; paddledet pastes them over the whole image
+    (``paste_mask``, bilinear ``grid_sample``). Same pixels, up to float rounding at the threshold."""
+    import paddle
+
+    from tutorial_lib.models.outputs import paste_box_masks
+    from tutorial_lib.models.paddledet import import_ppdet
+
+    import_ppdet()
+    from ppdet.modeling.post_process import paste_mask
+
+    rng = np.random.default_rng(0)
+    h, w = 97, 131
+    boxes = np.array([[10.3, 7.8, 60.1, 40.6], [0, 0, 131, 97], [-5.5, 80.2, 20.4, 110.0],  # beyond the image
+                      [120.2, 3.1, 129.9, 9.7], [50, 50, 51.5, 52.2], [30, 30, 30, 45]], np.float32)  # tiny, empty
+    probs = rng.random((len(boxes), 28, 28)).astype(np.float32)
+    probs[1] = 1.0  # saturated: its half-pixel rim just outside the box is exactly at the threshold
+    reference = paste_mask(paddle.to_tensor(probs[:, None]), paddle.to_tensor(boxes), h, w).numpy() >= 0.5
+    reference[5] = False  # a zero-width box divides by zero in paddledet; nothing here
+    crops, offsets = paste_box_masks(probs, boxes, (h, w), 0.5)
+    pasted = Instances((h, w), boxes, np.ones(len(boxes)), np.zeros(len(boxes)), crops, offsets)
+    differ = pasted.full_masks() != reference
+    assert reference.sum() > 10_000 and differ.sum() <= 5, differ.sum()
+    # the crops are tight, as Instances.to_cropped makes them
+    tight = Instances((h, w), boxes, np.ones(len(boxes)), np.zeros(len(boxes)), reference).to_cropped()
+    for crop, ref in zip(crops[:4], tight.masks[:4]):
+        assert abs(crop.shape[0] - ref.shape[0]) <= 1 and abs(crop.shape[1] - ref.shape[1]) <= 1
+    assert crops[5].shape == (0, 0)

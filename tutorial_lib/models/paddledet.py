@@ -113,6 +113,11 @@ def reader_ops(arch, mode):
     return list(reader.get("sample_transforms") or []), list(reader.get("batch_transforms") or [])
 
 
+def _box_mask_probabilities(mask_out, bboxes, bbox_num, origin_shape):
+    """Stands in for paddledet's ``MaskPostProcess``: keep the (N, M, M) mask probabilities on their boxes."""
+    return mask_out
+
+
 class PaddleDetAdapter:
     name = "paddledet"
     # paddledet 2.6.0's R-CNN mask/box heads fail on a batch in which some image has no detection at all
@@ -133,6 +138,15 @@ class PaddleDetAdapter:
     def masks_only(self):
         return self.architecture in SEGM_ARCHS
 
+    @property
+    def box_mask_threshold(self):
+        """R-CNN models (a ``mask_post_process``): the model returns each detection's mask probabilities on its
+        box and :func:`~tutorial_lib.models.outputs.paste_box_masks` pastes them with this threshold (paddledet's
+        ``MaskPostProcess.binary_thresh``), in evaluation and in the exported model alike. None for the others."""
+        if "mask_post_process" not in dict(self.arch["components"].get(self.architecture) or {}):
+            return None
+        return float(dict(self.arch["components"].get("MaskPostProcess") or {}).get("binary_thresh", 0.5))
+
     def build_model(self, num_classes):
         import_ppdet()
         from ppdet.core import workspace
@@ -147,6 +161,8 @@ class PaddleDetAdapter:
         workspace.merge_config({"num_classes": int(num_classes), **components})
         model = workspace.create(self.architecture)
         model.load_meanstd(self.arch["TestReader"]["sample_transforms"])
+        if self.box_mask_threshold is not None:
+            model.mask_post_process = _box_mask_probabilities
         return model
 
     # ------------------------------------------------------------------ data
@@ -196,7 +212,7 @@ class PaddleDetAdapter:
     def parse_outputs(self, outputs, batch_size, origin_shapes):
         """Model outputs (dict of tensors or numpy arrays) -> one :class:`tutorial_lib.structures.Instances` per
         image (:func:`tutorial_lib.models.outputs.parse_outputs`)."""
-        return parse_outputs(self.architecture, outputs, batch_size, origin_shapes)
+        return parse_outputs(self.architecture, outputs, batch_size, origin_shapes, self.box_mask_threshold)
 
     # ------------------------------------------------------------------ export
     def export(self, model, save_dir, filename="inference"):

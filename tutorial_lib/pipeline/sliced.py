@@ -343,19 +343,19 @@ def tile_instances(result, tile_shape, labels=None):
 
 
 def _crop(instances):
-    """Full-size masks -> masks cropped to their pixels (boxes = those crops); detections without pixels dropped.
-    Cheaper than ``Instances.to_cropped`` on whole-tile masks (row/column scans instead of ``nonzero``)."""
-    if instances.cropped:
-        return instances
+    """Masks (full-size or cropped) -> masks cropped to their pixels (boxes = those crops); detections without
+    pixels dropped. Cheaper than ``Instances.to_cropped`` on whole-tile masks (row/column scans instead of
+    ``nonzero``)."""
+    origins = instances.mask_offsets if instances.cropped else np.zeros((len(instances), 2), np.int64)
     keep, crops, offsets = [], [], []
-    for i, mask in enumerate(instances.masks):
+    for i, (mask, (x0, y0)) in enumerate(zip(instances.masks, origins)):
         rows = np.flatnonzero(mask.any(axis=1))
         if len(rows) == 0:
             continue
         cols = np.flatnonzero(mask[rows[0]:rows[-1] + 1].any(axis=0))
         keep.append(i)
         crops.append(mask[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1])
-        offsets.append((int(cols[0]), int(rows[0])))
+        offsets.append((int(x0) + int(cols[0]), int(y0) + int(rows[0])))
     offsets = np.asarray(offsets, np.int64).reshape(-1, 2)
     boxes = np.array([(x, y, x + c.shape[1], y + c.shape[0]) for (x, y), c in zip(offsets, crops)],
                      np.float32).reshape(-1, 4)

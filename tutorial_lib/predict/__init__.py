@@ -107,6 +107,7 @@ class Predictor:
         self.labels = list(self.info.get("label_list") or [])
         self.arch = self.info.get("arch")
         self.output_names = list(self.info.get("outputs") or ["bbox", "bbox_num", "mask"])
+        self.box_mask_threshold = self.info.get("box_mask_threshold")  # None: masks come at the image size
         if batch_size < 1:
             raise UserError(f"batch_size must be >= 1, got {batch_size}")
         limit = self.info.get("batch_size_limit")
@@ -127,7 +128,7 @@ class Predictor:
         feed = {"image": batch, "im_shape": np.stack([p[1] for p in prepared]),
                 "scale_factor": np.stack([p[2] for p in prepared])}
         raw = dict(zip(self.output_names, self.backend.run(feed)))
-        return parse_outputs(self.arch, raw, len(images), [img.shape[:2] for img in images])
+        return parse_outputs(self.arch, raw, len(images), [img.shape[:2] for img in images], self.box_mask_threshold)
 
     def _result(self, path, image, instances, threshold=None):
         kept = instances.filter(self.threshold if threshold is None else threshold)

@@ -68,14 +68,14 @@ class InstanceSegResult:
     def json(self):
         return {"res": {"input_path": self.input_path, "page_index": self.page_index,
                         "boxes": self.boxes,
-                        "masks": [encode_rle(m) for m in self.masks]}}
+                        "masks": [encode_rle(self.instances.mask(i)) for i in range(len(self))]}}
 
     def str(self, indent=4, max_masks=3):
         data = self.json
         shown = data["res"]["masks"][:max_masks]
         data["res"]["masks"] = [{**m, "counts": m["counts"][:24] + ("..." if len(m["counts"]) > 24 else "")}
-                                for m in shown] + ([f"... {len(self.masks) - max_masks} more"]
-                                                   if len(self.masks) > max_masks else [])
+                                for m in shown] + ([f"... {len(self) - max_masks} more"]
+                                                   if len(self) > max_masks else [])
         return json.dumps(data, indent=indent, ensure_ascii=False)
 
     def print(self, indent=4):
