@@ -104,3 +104,15 @@ def test_box_masks_paste_like_paddledet_paste_mask():
     for crop, ref in zip(crops[:4], tight.masks[:4]):
         assert abs(crop.shape[0] - ref.shape[0]) <= 1 and abs(crop.shape[1] - ref.shape[1]) <= 1
     assert crops[5].shape == (0, 0)
+    # 400 random boxes (inside, across and beyond the border, 1 to 200 px) with sigmoid probabilities
+    total = differing = 0
+    for _ in range(20):
+        h, w = (int(v) for v in rng.integers(50, 400, 2))
+        corner = rng.uniform(-20, [w, h], (20, 2))
+        boxes = np.hstack([corner, corner + rng.uniform(1, 200, (20, 2))]).astype(np.float32)
+        probs = (1 / (1 + np.exp(-rng.normal(0, 3, (20, 28, 28))))).astype(np.float32)
+        reference = paste_mask(paddle.to_tensor(probs[:, None]), paddle.to_tensor(boxes), h, w).numpy() >= 0.5
+        crops, offsets = paste_box_masks(probs, boxes, (h, w), 0.5)
+        pasted = Instances((h, w), boxes, np.ones(20), np.zeros(20), crops, offsets).full_masks()
+        total, differing = total + reference.sum(), differing + (pasted != reference).sum()
+    assert total > 500_000 and differing <= total * 1e-5, (differing, total)
