@@ -70,10 +70,31 @@ def test_rcnn_models_do_not_convert_and_say_which_operators(quickstart_model, tm
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "generate_proposals_v2" in proc.stderr
 
 
-def test_use_hpip_picks_onnxruntime_where_it_converts_else_onednn(rtdetr_export, quickstart_model, tmp_path, capsys):
+def test_use_hpip_picks_the_fastest_measured_backend_and_says_which(rtdetr_export, quickstart_model, tmp_path,
+                                                                      capsys, monkeypatch):
+    import yaml
+
+    from tutorial_lib.predict import backends
+
     model_dir = tmp_path / "model"
     shutil.copytree(rtdetr_export, model_dir)
+    # a model the table does not list (the smoke config) gets the backend fastest for all that it does list
+    assert tl.create_pipeline(model_dir=str(model_dir), use_hpip=True).predictor.run_mode == "openvino"
+    assert "Mask-RT-DETR-S-Smoke was not measured" in capsys.readouterr().out
+    # a listed model gets its own measurement
+    info = yaml.safe_load((model_dir / "inference.yml").read_text())
+    info["Global"]["model_name"] = "Mask-RT-DETR-S"
+    (model_dir / "inference.yml").write_text(yaml.safe_dump(info))
+    monkeypatch.setitem(backends.CPU_FASTEST_MEASURED, "Mask-RT-DETR-S", "onnxruntime")
     assert tl.create_pipeline(model_dir=str(model_dir), use_hpip=True).predictor.run_mode == "onnxruntime"
+    assert "fastest measured for Mask-RT-DETR-S" in capsys.readouterr().out
+    # the measured pick is not installed: the other runtime
+    monkeypatch.setitem(backends.CPU_FASTEST_MEASURED, "Mask-RT-DETR-S", "openvino")
+    monkeypatch.setattr(backends, "_installed", lambda module: module != "openvino")
+    assert backends.high_performance_mode(str(model_dir)) == "onnxruntime"
+    assert "openvino is not installed" in capsys.readouterr().out
+    monkeypatch.undo()
+    # R-CNN models do not convert: oneDNN
     rcnn = tmp_path / "rcnn"
     shutil.copytree(quickstart_model[0], rcnn)
     assert tl.create_pipeline(model_dir=str(rcnn), use_hpip=True).predictor.run_mode == "mkldnn"

@@ -15,6 +15,7 @@ inference:
 ``im_shape``, ``scale_factor``) and returns the model's outputs in export order (see ``inference.yml: outputs``).
 """
 import os
+from pathlib import Path
 
 from ..errors import UserError
 
@@ -56,30 +57,58 @@ def create_backend(model_dir, device="cpu", run_mode=None, threads=None):
     return PaddleInferenceBackend(model_dir, device, run_mode, threads)
 
 
+# use_hpip's CPU choice between the two backends that run the converted ONNX model: the fastest measured per
+# model by benchmarks/hpi.py (2 CPU cores, 640 px demo scene, 2026-12-04; table in docs/benchmarks.md,
+# "High-performance inference"). A model not in it gets the backend that was fastest for all that are.
+CPU_FASTEST_MEASURED = {"Mask-RT-DETR-S": "openvino", "Mask-RT-DETR-M": "openvino", "Mask-RT-DETR-L": "openvino",
+                        "Mask-RT-DETR-X": "openvino", "Mask-RT-DETR-H": "openvino"}
+CPU_FASTEST_DEFAULT = "openvino"
+
+
+def _installed(module):
+    try:
+        __import__(module)
+    except ImportError:
+        return False
+    return True
+
+
 def high_performance_mode(model_dir, device="cpu"):
-    """The ``run_mode`` ``use_hpip=True`` picks: on the CPU ``onnxruntime`` where paddle2onnx converts the model
-    (fastest here, see docs/benchmarks.md), otherwise ``mkldnn``; on a GPU ``paddle`` (TensorRT stays opt-in:
-    it needs a Paddle build with TensorRT and builds engines on first use). ``openvino`` runs the same converted
-    models but stays opt-in (``run_mode="openvino"``) until benchmarks/hpi.py shows it faster here."""
+    """The ``run_mode`` ``use_hpip=True`` picks, said in one printed line: on the CPU, for a model paddle2onnx
+    converts, the faster of ``openvino`` and ``onnxruntime`` as measured for it (:data:`CPU_FASTEST_MEASURED`),
+    otherwise ``mkldnn``; on a GPU ``paddle`` (TensorRT stays opt-in: it needs a Paddle build with TensorRT and
+    builds engines on first use)."""
+    import yaml
+
     from . import onnx_export
 
     if device.startswith("gpu"):
         return "paddle"
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
+    runtimes = [m for m in ("openvino", "onnxruntime") if _installed(m)]
+    if not runtimes:
+        print("use_hpip: neither openvino nor onnxruntime is installed; using run_mode=mkldnn")
         return "mkldnn"
-    if onnx_export.is_current(model_dir):
-        return "onnxruntime"
-    if not os.access(model_dir, os.W_OK):
-        return "mkldnn"
-    try:
-        onnx_export.convert_to_onnx(model_dir)
-    except onnx_export.UnsupportedModelError as exc:
-        print(f"use_hpip: {exc.args[0].split(';')[0]}; using run_mode=mkldnn (onnxruntime and openvino need "
-              "the ONNX model)")
-        return "mkldnn"
-    return "onnxruntime"
+    if not onnx_export.is_current(model_dir):
+        if not os.access(model_dir, os.W_OK):
+            print(f"use_hpip: {model_dir} is read-only and has no current inference.onnx; using run_mode=mkldnn")
+            return "mkldnn"
+        try:
+            onnx_export.convert_to_onnx(model_dir)
+        except onnx_export.UnsupportedModelError as exc:
+            print(f"use_hpip: {exc.args[0].split(';')[0]}; using run_mode=mkldnn (onnxruntime and openvino need "
+                  "the ONNX model)")
+            return "mkldnn"
+    info = yaml.safe_load((Path(model_dir) / "inference.yml").read_text(encoding="utf-8")) or {}
+    name = (info.get("Global") or {}).get("model_name")
+    measured = CPU_FASTEST_MEASURED.get(name)
+    pick = measured or CPU_FASTEST_DEFAULT
+    if pick not in runtimes:
+        print(f"use_hpip: {pick} is not installed; using run_mode={runtimes[0]}")
+        return runtimes[0]
+    why = (f"the fastest measured for {name} on the CPU" if measured else
+           f"{name} was not measured; {pick} was the fastest for every model that was")
+    print(f"use_hpip: using run_mode={pick} ({why}, docs/benchmarks.md)")
+    return pick
 
 
 class PaddleInferenceBackend:
