@@ -66,11 +66,9 @@ CPU_FASTEST_DEFAULT = "openvino"
 
 
 def _installed(module):
-    try:
-        __import__(module)
-    except ImportError:
-        return False
-    return True
+    from importlib.util import find_spec
+
+    return find_spec(module) is not None
 
 
 def high_performance_mode(model_dir, device="cpu"):
