@@ -58,13 +58,21 @@ def test_cli_paddle2onnx_writes_a_self_contained_onnx_folder(rtdetr_export, tmp_
         Predictor(out, run_mode="paddle")
 
 
-def test_rcnn_models_do_not_convert_and_say_which_operators(quickstart_model, tmp_path):
+def test_rcnn_models_do_not_convert_and_say_which_operators(quickstart_model, tmp_path, monkeypatch):
+    from tutorial_lib.predict import onnx_export
+
     model_dir, _ = quickstart_model
     with pytest.raises(UnsupportedModelError) as info:
         convert_to_onnx(model_dir, tmp_path / "onnx")
     assert {"generate_proposals_v2", "distribute_fpn_proposals"} <= set(info.value.ops)
     assert "MaskRCNN-ResNet18-FPN-S" in str(info.value) and "mkldnn" in str(info.value)
     assert not list((tmp_path / "onnx").glob("*.onnx*"))  # no partial file left behind
+    # the same model files are not sent to paddle2onnx again in this process: the same error at once
+    with monkeypatch.context() as patched:
+        patched.setattr(onnx_export.subprocess, "run", lambda *a, **k: pytest.fail("paddle2onnx ran again"))
+        with pytest.raises(UnsupportedModelError) as again:
+            convert_to_onnx(model_dir, tmp_path / "onnx2")
+    assert again.value.ops == info.value.ops and str(again.value) == str(info.value)
     proc = subprocess.run([sys.executable, "-m", "tutorial_lib", "--paddle2onnx", "--paddle_model_dir", str(model_dir),
                            "--onnx_model_dir", str(tmp_path / "cli")], capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "generate_proposals_v2" in proc.stderr

@@ -206,7 +206,8 @@ def ensure_onnx_model(model_dir):
             raise UserError(f"{model_dir} is read-only and has no current inference.onnx; convert it elsewhere "
                             "with python -m tutorial_lib --paddle2onnx --paddle_model_dir DIR --onnx_model_dir "
                             "OUT and use OUT as model_dir")
-        print(f"converting {model_dir} to ONNX (paddle2onnx, once; kept as {path.name})")
+        if onnx_export.known_unsupported(model_dir) is None:
+            print(f"converting {model_dir} to ONNX (paddle2onnx, once; kept as {path.name})")
         onnx_export.convert_to_onnx(model_dir)
     return path
 

@@ -50,10 +50,35 @@ def is_current(model_dir):
     return onnx.is_file() and (not params.is_file() or onnx.stat().st_mtime >= params.stat().st_mtime)
 
 
+_UNSUPPORTED = {}  # (model files, their mtimes, opset) -> the UnsupportedModelError paddle2onnx gave them
+
+
+def _model_key(model_dir, opset_version):
+    files = [Path(str(model_dir)).resolve() / n for n in ("inference.pdmodel", "inference.pdiparams")]
+    return tuple((str(f), f.stat().st_mtime_ns if f.is_file() else None) for f in files) + (opset_version,)
+
+
+def known_unsupported(model_dir, opset_version=DEFAULT_OPSET):
+    """The :class:`UnsupportedModelError` an earlier conversion of these very model files raised in this process,
+    or None: a model that does not convert is not sent to paddle2onnx again (each try takes seconds)."""
+    return _UNSUPPORTED.get(_model_key(model_dir, opset_version))
+
+
 def convert_to_onnx(model_dir, save_dir=None, opset_version=DEFAULT_OPSET, timeout_s=600):
     """Convert ``model_dir/inference.pdmodel`` + ``.pdiparams`` to ``save_dir/inference.onnx`` (default: in
     ``model_dir``) and copy ``inference.yml`` beside it, so ``save_dir`` is a model folder of its own.
     Returns the ``.onnx`` path; raises :class:`UnsupportedModelError` when operators cannot be mapped."""
+    known = known_unsupported(model_dir, opset_version)
+    if known is not None:
+        raise UnsupportedModelError(str(known), known.ops)
+    try:
+        return _convert(model_dir, save_dir, opset_version, timeout_s)
+    except UnsupportedModelError as exc:
+        _UNSUPPORTED[_model_key(model_dir, opset_version)] = exc
+        raise
+
+
+def _convert(model_dir, save_dir, opset_version, timeout_s):
     _require_paddle2onnx()
     model_dir = Path(str(model_dir))
     save_dir = Path(str(save_dir)) if save_dir else model_dir
