@@ -394,3 +394,22 @@ def test_resume_with_ema_matches_uninterrupted_run(trained_ema, tmp_path):
         b = paddle.load(str(out / "epoch_1" / f"epoch_1.{ext}"))
         for name in a:  # threshold decay: the bias correction is undone in float32 on resume
             np.testing.assert_allclose(b[name].numpy(), a[name].numpy(), rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+@pytest.mark.parametrize("total, warmup", [(58, 20), (145, 20), (100, 0), (30, 25)])
+def test_piecewise_milestones_are_absolute_iterations_after_warmup(total, warmup):
+    """As in PaddleDetection: the decays fall at round(0.75 * total) and round(0.9 * total), whatever the warmup
+    (Paddle's LinearWarmup alone would shift them by the warmup, and a 2-epoch run would never decay)."""
+    from tutorial_lib.engine.optim import build_schedule
+
+    schedule = build_schedule({"type": "PiecewiseDecay", "milestones": [0.75, 0.9], "gamma": 0.1,
+                               "warmup_start_factor": 0.1}, 0.01, warmup, total)
+    lrs = []
+    for _ in range(total):
+        lrs.append(schedule())
+        schedule.step()
+    first, second = round(0.75 * total), round(0.9 * total)
+    expected = [0.01 * 0.1 ** ((i >= first) + (i >= second)) for i in range(total)]
+    for i in range(warmup):  # the linear ramp from 0.1x
+        expected[i] = 0.001 + (0.01 - 0.001) * i / warmup
+    np.testing.assert_allclose(lrs, expected, rtol=1e-6)

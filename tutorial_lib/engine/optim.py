@@ -13,7 +13,14 @@ def build_schedule(spec, base_lr, warmup_steps, total_steps):
         bounds = sorted({max(1, int(round(float(m) * total_steps))) for m in spec.get("milestones", [])})
         bounds = [b for b in bounds if b < total_steps]
         gamma = float(spec.get("gamma", 0.1))
-        schedule = paddle.optimizer.lr.PiecewiseDecay(bounds, [base_lr * gamma ** i for i in range(len(bounds) + 1)])
+        # Milestones are absolute iterations, as in PaddleDetection (warmup and decay in one boundary list).
+        # Paddle's LinearWarmup steps the schedule it wraps only after the warmup, from 0: shift by the warmup.
+        warmup = max(0, int(warmup_steps or 0))
+        passed = sum(b <= warmup for b in bounds)
+        inner = [b - warmup for b in bounds if b > warmup]
+        schedule = paddle.optimizer.lr.PiecewiseDecay(
+            inner, [base_lr * gamma ** i for i in range(passed, len(bounds) + 1)]) if inner else \
+            base_lr * gamma ** passed
     elif kind == "CosineDecay":
         schedule = paddle.optimizer.lr.CosineAnnealingDecay(base_lr, T_max=max(1, total_steps),
                                                             eta_min=float(spec.get("min_lr", 0.0)))
