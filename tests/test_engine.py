@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 import tutorial_lib as tl
+from conftest import mask_iou
 from tutorial_lib.errors import UserError
 
 SMOKE_MODEL = "MaskRCNN-ResNet18-FPN-S"
@@ -254,9 +255,7 @@ def test_exported_predictor_matches_dygraph_model(trained):
     assert len(result.boxes) == len(expected.scores)
     np.testing.assert_allclose([b["score"] for b in result.boxes], expected.scores, atol=1e-3)
     for mine, theirs in zip(result.masks, expected.full_masks()):
-        union = np.logical_or(mine, theirs).sum()
-        iou = np.logical_and(mine, theirs).sum() / union if union else 1.0
-        assert iou >= 0.99
+        assert mask_iou(mine, theirs) >= 0.99
 
 
 def test_predictor_streams_paths_folders_arrays_and_lists(trained, monkeypatch):

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 import tutorial_lib as tl
+from conftest import mask_iou
 from tutorial_lib.errors import UserError
 
 SMOKE_MODEL = "Mask-RT-DETR-S-Smoke"
@@ -198,9 +199,7 @@ def test_exported_predictor_matches_dygraph_model(trained):
         np.testing.assert_allclose([result.boxes[i]["coordinate"] for i in top], expected.boxes[top], atol=0.05)
         assert result.masks.shape == expected.masks.shape == (50, 128, 128)
         for i in top:
-            mine, theirs = result.masks[i], expected.masks[i]
-            union = np.logical_or(mine, theirs).sum()
-            assert (np.logical_and(mine, theirs).sum() / union if union else 1.0) >= 0.99
+            assert mask_iou(result.masks[i], expected.masks[i]) >= 0.99
 
 
 def test_predict_mode_saves_images_and_json(trained, tmp_path):

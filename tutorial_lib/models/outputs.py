@@ -87,27 +87,25 @@ def parse_outputs(architecture, outputs, batch_size, origin_shapes, box_mask_thr
     results, start = [], 0
     for i in range(batch_size):
         n = int(bbox_num[i]) if i < len(bbox_num) else 0
+        rows, start = slice(start, start + n), start + n
         h, w = (int(v) for v in origin_shapes[i])
         if architecture in SEGM_ARCHS:
-            masks = np.asarray(outputs["segm"])[start:start + n, :h, :w] > 0
-            class_ids = np.asarray(outputs["cate_label"]).reshape(-1)[start:start + n].astype(np.int64)
-            scores = np.asarray(outputs["cate_score"]).reshape(-1)[start:start + n].astype(np.float32)
+            masks = np.asarray(outputs["segm"])[rows, :h, :w] > 0
+            class_ids = np.asarray(outputs["cate_label"]).reshape(-1)[rows].astype(np.int64)
+            scores = np.asarray(outputs["cate_score"]).reshape(-1)[rows].astype(np.float32)
             boxes = masks_to_boxes(masks)
         else:
-            bbox = np.asarray(outputs["bbox"])[start:start + n]
+            bbox = np.asarray(outputs["bbox"])[rows]
             class_ids = bbox[:, 0].astype(np.int64)
             scores = bbox[:, 1].astype(np.float32)
             boxes = bbox[:, 2:6].astype(np.float32)
-            if box_mask_threshold is not None:
+            if box_mask_threshold is not None:  # probabilities on each box: paste the kept ones only
                 keep = (scores > 0) & (class_ids >= 0)
-                probabilities = np.asarray(outputs["mask"])[start:start + n][keep]
-                start += n
-                crops, offsets = paste_box_masks(probabilities, boxes[keep], (h, w), box_mask_threshold)
+                crops, offsets = paste_box_masks(np.asarray(outputs["mask"])[rows][keep], boxes[keep], (h, w),
+                                                 box_mask_threshold)
                 results.append(Instances((h, w), boxes[keep], scores[keep], class_ids[keep], crops, offsets))
                 continue
-            masks = np.asarray(outputs["mask"])[start:start + n, :h, :w] > 0 if "mask" in outputs else \
-                np.zeros((n, h, w), bool)
-        start += n
+            masks = np.asarray(outputs["mask"])[rows, :h, :w] > 0 if "mask" in outputs else np.zeros((n, h, w), bool)
         keep = (scores > 0) & (class_ids >= 0)
         if masks.shape[0] != len(keep):  # defensive: a model that returns no mask for placeholders
             masks = np.zeros((len(keep), h, w), bool)

@@ -68,13 +68,14 @@ def convert_to_onnx(model_dir, save_dir=None, opset_version=DEFAULT_OPSET, timeo
     """Convert ``model_dir/inference.pdmodel`` + ``.pdiparams`` to ``save_dir/inference.onnx`` (default: in
     ``model_dir``) and copy ``inference.yml`` beside it, so ``save_dir`` is a model folder of its own.
     Returns the ``.onnx`` path; raises :class:`UnsupportedModelError` when operators cannot be mapped."""
-    known = known_unsupported(model_dir, opset_version)
-    if known is not None:
+    key = _model_key(model_dir, opset_version)
+    if key in _UNSUPPORTED:
+        known = _UNSUPPORTED[key]
         raise UnsupportedModelError(str(known), known.ops)
     try:
         return _convert(model_dir, save_dir, opset_version, timeout_s)
     except UnsupportedModelError as exc:
-        _UNSUPPORTED[_model_key(model_dir, opset_version)] = exc
+        _UNSUPPORTED[key] = exc
         raise
 
 
