@@ -39,7 +39,8 @@ def losses_from_log(path):
             if " iter " in line and " loss=" in line]
 
 
-def run(out, num_train=4, image_size=128, epochs=60, lr=4e-4, seed=0):
+def run(out, num_train=4, image_size=128, epochs=60, lr=4e-4, seed=0, export=False):
+    """Train; ``export``: also export the best model (``<run>/best_model/inference``, used by benchmarks/int8.py)."""
     import tutorial_lib as tl
 
     data = easy_set(out / f"easy_{num_train}_{image_size}", num_train, image_size, seed)
@@ -50,13 +51,13 @@ def run(out, num_train=4, image_size=128, epochs=60, lr=4e-4, seed=0):
     result = tl.run(MODEL, {"Global.mode": "train", "Global.dataset_dir": str(data), "Global.output": str(run_dir),
                             "Global.seed": seed, "Train.epochs_iters": epochs, "Train.batch_size": 2,
                             "Train.learning_rate": lr, "Train.warmup_steps": 10, "Train.log_interval": 1,
-                            "Train.eval_interval": max(1, epochs // 6), "Train.export_best": False,
+                            "Train.eval_interval": max(1, epochs // 6), "Train.export_best": export,
                             "Architecture.input_size": image_size})
     train_s = time.perf_counter() - start
     losses = losses_from_log(run_dir / "train.log")
     evals = [{"epoch": r["epoch"], "mask_AP": r["mask_AP"], "mask_AP50": r["mask_AP50"], "bbox_AP": r["bbox_AP"],
               "bbox_AP50": r["bbox_AP50"]} for r in result["history"] if "mask_AP" in r]
-    return {"model": MODEL, "num_train_images (val = train)": num_train, "image_size": image_size, "epochs": epochs,
+    return {"model": MODEL, "run_dir": str(run_dir), "num_train_images (val = train)": num_train, "image_size": image_size, "epochs": epochs,
             "iterations": len(losses), "lr": lr, "train_time_s (incl. evaluations)": round(train_s, 1),
             "s_per_iteration": round(train_s / max(1, len(losses)), 2),
             "loss_first_2_iterations": [round(v, 2) for v in losses[:2]],

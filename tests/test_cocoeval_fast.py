@@ -1,5 +1,6 @@
-"""tutorial_lib.engine.cocoeval_fast against pycocotools' COCOeval (the reference): the generated sample, a
-randomised set full of corner cases, and tiny hand-computed cases."""
+"""The fast COCO evaluators -- tutorial_lib.engine.cocoeval_fast (vectorised numpy) and cocoeval_hotcoco (Rust) --
+against pycocotools' COCOeval (the reference): the generated sample, a randomised set full of corner cases, and
+tiny hand-computed cases. Every comparison runs for both backends (the ``backend`` fixture)."""
 import contextlib
 import copy
 import io
@@ -11,7 +12,7 @@ from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from tutorial_lib.engine.cocoeval_fast import evaluate
+from tutorial_lib.engine import cocoeval_fast, cocoeval_hotcoco
 from tutorial_lib.engine.metrics import coco_metrics
 from tutorial_lib.errors import UserError
 from tutorial_lib.structures import Instances
@@ -25,6 +26,12 @@ def _coco(dataset):
     return coco
 
 
+@pytest.fixture(params=["fast", "hotcoco"])
+def backend(request):
+    """The backend under test, as the module whose ``evaluate`` is compared with pycocotools."""
+    return {"fast": cocoeval_fast, "hotcoco": cocoeval_hotcoco}[request.param]
+
+
 def _reference(dataset, results, iou_type):
     with contextlib.redirect_stdout(io.StringIO()):
         coco_gt = _coco(dataset)
@@ -35,11 +42,11 @@ def _reference(dataset, results, iou_type):
     return evaluator
 
 
-def _assert_same(dataset, results, iou_type):
-    """Fast == pycocotools on the 12 stats and the precision / recall / score arrays; returns the fast result."""
+def _assert_same(backend, dataset, results, iou_type):
+    """backend == pycocotools on the 12 stats and the precision / recall / score arrays; returns its result."""
     ref = _reference(dataset, results, iou_type)
     untouched = copy.deepcopy(results)
-    fast = evaluate(_coco(dataset), results, iou_type)
+    fast = backend.evaluate(_coco(dataset), results, iou_type)
     assert results == untouched  # the fast backend leaves the results alone (loadRes rewrites them)
     np.testing.assert_allclose(fast.stats, ref.stats, rtol=0, atol=1e-6)
     for key in ("precision", "recall", "scores"):
@@ -88,7 +95,7 @@ def _perturbed_predictions(coco_gt, seed):
 
 
 @pytest.mark.parametrize("split", ["train", "val"])
-def test_generated_sample_matches_pycocotools(sample_dir, split):
+def test_generated_sample_matches_pycocotools(backend, sample_dir, split):
     coco_gt = COCO(str(sample_dir / "annotations" / f"instance_{split}.json"))
     predictions, clsid2catid = _perturbed_predictions(coco_gt, seed=1)
     from tutorial_lib.engine.metrics import to_coco_results
@@ -96,10 +103,11 @@ def test_generated_sample_matches_pycocotools(sample_dir, split):
     bbox, segm = to_coco_results(predictions, clsid2catid)
     assert len(segm) > 50
     for iou_type, results in (("segm", segm), ("bbox", bbox)):
-        fast = _assert_same(coco_gt.dataset, results, iou_type)
+        fast = _assert_same(backend, coco_gt.dataset, results, iou_type)
         assert 0.2 < fast.stats[0] < 1.0  # a real, non-trivial score
     # coco_metrics with either backend: the same report (pycocotools rewrites the GT in place: give it a copy)
-    fast = coco_metrics(_coco(coco_gt.dataset), predictions, clsid2catid)
+    name = backend.__name__.rsplit("_", 1)[-1]  # "fast" / "hotcoco"
+    fast = coco_metrics(_coco(coco_gt.dataset), predictions, clsid2catid, backend=name)
     ref = coco_metrics(_coco(coco_gt.dataset), predictions, clsid2catid, backend="pycocotools")
     assert fast == ref
     assert fast["AP"] > 0.2 and set(fast["per_class"]) == {c["name"] for c in coco_gt.dataset["categories"]}
@@ -166,24 +174,24 @@ def _random_set(seed, num_images=240, size=128):
 
 
 @pytest.mark.parametrize("seed", [0, 1])
-def test_randomised_corner_cases_match_pycocotools(seed):
+def test_randomised_corner_cases_match_pycocotools(backend, seed):
     dataset, segm, bbox = _random_set(seed)
     assert sum(a["iscrowd"] for a in dataset["annotations"]) > 10
     for iou_type, results in (("segm", segm), ("bbox", bbox)):
-        fast = _assert_same(dataset, results, iou_type)
+        fast = _assert_same(backend, dataset, results, iou_type)
         k7 = sorted(c["id"] for c in dataset["categories"]).index(7)
         assert (fast.eval["precision"][:, :, k7] == -1).all()  # category without GT
         assert (fast.stats[3:6] > 0).all()  # small, medium and large objects all present
 
 
-def test_randomised_with_json_round_trip_and_rle_gt():
+def test_randomised_with_json_round_trip_and_rle_gt(backend):
     """GT given as compressed RLE (str counts) and results read back from JSON: still identical."""
     dataset, segm, _ = _random_set(3, num_images=60)
     coco = _coco(dataset)
     for ann in dataset["annotations"]:
         rle = coco.annToRLE(coco.anns[ann["id"]])
         ann["segmentation"] = {"size": rle["size"], "counts": rle["counts"].decode()}
-    _assert_same(dataset, json.loads(json.dumps(segm)), "segm")
+    _assert_same(backend, dataset, json.loads(json.dumps(segm)), "segm")
 
 
 # ----------------------------------------------------------------------------- (c) hand-computed cases
@@ -236,7 +244,7 @@ HAND_CASES = {
 
 
 @pytest.mark.parametrize("name", sorted(HAND_CASES))
-def test_hand_computed_cases(name):
+def test_hand_computed_cases(backend, name):
     gts, dets, expected = HAND_CASES[name]
     dataset, results = _tiny(gts, dets)
     for iou_type in ("bbox", "segm"):
@@ -247,16 +255,16 @@ def test_hand_computed_cases(name):
                 x, y, w, h = r["bbox"]
                 rle = mask_utils.frPyObjects([[x, y, x + w, y, x + w, y + h, x, y + h]], 100, 100)[0]
                 rows.append({k: v for k, v in r.items() if k != "bbox"} | {"segmentation": rle})
-        fast = _assert_same(dataset, rows, iou_type)
+        fast = _assert_same(backend, dataset, rows, iou_type)
         if iou_type == "bbox":  # rasterised rectangles change areas / IoUs slightly: exact numbers for boxes
             assert _ap(fast) == pytest.approx(expected, abs=1e-12), name
 
 
-def test_area_ranges_and_max_dets_by_hand():
+def test_area_ranges_and_max_dets_by_hand(backend):
     # small GT (10x10) found by the second detection; the first is a medium-sized FP
     dataset, results = _tiny([(1, 1, 10, 10, 10, 10, 0)],
                              [(1, 1, 50, 50, 40, 40, 0.9), (1, 1, 10, 10, 10, 10, 0.8)], cats=(1,))
-    fast = _assert_same(dataset, results, "bbox")
+    fast = _assert_same(backend, dataset, results, "bbox")
     assert _ap(fast, area=0) == pytest.approx(0.5)  # all: FP first
     assert _ap(fast, area=1) == pytest.approx(1.0)  # small: the medium FP is ignored
     assert _ap(fast, area=2) == -1 and _ap(fast, area=3) == -1  # no medium / large GT
@@ -265,43 +273,43 @@ def test_area_ranges_and_max_dets_by_hand():
     assert stats[4] == -1 and stats[5] == -1
 
 
-def test_images_without_gt_or_results():
+def test_images_without_gt_or_results(backend):
     # image 2 has no GT (its detection is a FP), image 3 no results, image 4 neither
     dataset, results = _tiny([(1, 1, 10, 10, 20, 20, 0), (3, 1, 10, 10, 20, 20, 0)],
                              [(1, 1, 10, 10, 20, 20, 0.5), (2, 1, 10, 10, 20, 20, 0.9)], image_ids=(1, 2, 3, 4))
-    fast = _assert_same(dataset, results, "bbox")
+    fast = _assert_same(backend, dataset, results, "bbox")
     # FP (0.9) then TP (0.5): precision 0.5 at recall 0.5 -> 51 recall thresholds at 0.5
     assert _ap(fast) == pytest.approx(51 / 101 * 0.5)
 
 
-def test_no_results_and_unknown_images():
+def test_no_results_and_unknown_images(backend):
     dataset, _ = _tiny([(1, 1, 10, 10, 20, 20, 0)], [])
-    fast = evaluate(_coco(dataset), [], "segm")
+    fast = backend.evaluate(_coco(dataset), [], "segm")
     assert fast.stats[0] == 0.0 and fast.stats[3] == 0.0 and fast.stats[4] == -1
     with pytest.raises(UserError, match="not in the ground truth"):
-        evaluate(_coco(dataset), [{"image_id": 99, "category_id": 1, "bbox": [0, 0, 1, 1], "score": 1.0}], "bbox")
+        backend.evaluate(_coco(dataset), [{"image_id": 99, "category_id": 1, "bbox": [0, 0, 1, 1], "score": 1.0}], "bbox")
     with pytest.raises(UserError, match="iou_type"):
-        evaluate(_coco(dataset), [], "keypoints")
+        backend.evaluate(_coco(dataset), [], "keypoints")
 
 
 def test_coco_metrics_rejects_unknown_backend():
     dataset, _ = _tiny([(1, 1, 10, 10, 20, 20, 0)], [])
     with pytest.raises(UserError, match="backend"):
-        coco_metrics(_coco(dataset), {}, {0: 1}, backend="hotcoco")
+        coco_metrics(_coco(dataset), {}, {0: 1}, backend="cocoapi")
 
 
-def test_second_evaluation_on_the_same_gt_object():
-    """The GT RLE cache (and pycocotools' in-place rewrite of the GT before it) change nothing."""
+def test_second_evaluation_on_the_same_gt_object(backend):
+    """The GT cache (and pycocotools' in-place rewrite of the GT before it) change nothing."""
     dataset, segm, _ = _random_set(4, num_images=40)
     coco_gt = _coco(dataset)
-    first = evaluate(coco_gt, segm, "segm")
-    assert coco_gt._tutorial_lib_rles  # cached GT masks
-    again = evaluate(coco_gt, segm, "segm")
+    first = backend.evaluate(coco_gt, segm, "segm")
+    assert getattr(coco_gt, backend.CACHE_ATTR)  # the cached GT (RLEs / hotcoco's COCO)
+    again = backend.evaluate(coco_gt, segm, "segm")
     np.testing.assert_array_equal(first.eval["precision"], again.eval["precision"])
     with contextlib.redirect_stdout(io.StringIO()):  # pycocotools turns the GT polygons into RLEs in place
         ref = COCOeval(coco_gt, coco_gt.loadRes(copy.deepcopy(segm)), "segm")
         ref.evaluate()
         ref.accumulate()
-    after = evaluate(coco_gt, segm, "segm")
+    after = backend.evaluate(coco_gt, segm, "segm")
     np.testing.assert_array_equal(after.eval["precision"], ref.eval["precision"])
     np.testing.assert_array_equal(after.eval["precision"], first.eval["precision"])

@@ -10,6 +10,7 @@
     python -m tutorial_lib --pipeline my_path/instance_segmentation.yaml --input scene.tif --slice_size 512
     python -m tutorial_lib --serve --pipeline instance_segmentation --host 127.0.0.1 --port 8080
     python -m tutorial_lib --paddle2onnx --paddle_model_dir output/best_model/inference --onnx_model_dir out_onnx
+    python -m tutorial_lib quantize --model_dir output/best_model/inference --calibration DATASET/images
 
 Every user error ends with a non-zero exit and one line on stderr (``--debug`` shows the traceback).
 """
@@ -19,7 +20,7 @@ import sys
 
 from .errors import UserError
 
-COMMANDS = ("sample", "models", "pipelines", "demo", "download")
+COMMANDS = ("sample", "models", "pipelines", "demo", "download", "quantize")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -174,6 +175,10 @@ def _command_parser(command):
         parser.add_argument("--url", default=DEFAULT_URL, help="dataset archive (tar or zip)")
         parser.add_argument("--output", default="data", help="folder to download and extract into")
         parser.add_argument("--sha256", help="expected sha256 of the archive")
+    elif command == "quantize":
+        parser.add_argument("--model_dir", required=True, help="exported model folder (one that converts to ONNX)")
+        parser.add_argument("--calibration", required=True, help="calibration images: a folder or an image")
+        parser.add_argument("--max_images", type=int, default=32, help="calibrate on at most this many images")
     return parser
 
 
@@ -210,6 +215,14 @@ def _run_command(command, args):
         from .demo import run_demo
 
         run_demo(args.output, args.dataset_dir, seed=args.seed)
+    elif command == "quantize":
+        from .predict.quantize import model_size_mb, quantize_int8
+        from .predict.onnx_export import onnx_path
+
+        path = quantize_int8(args.model_dir, args.calibration, max_images=args.max_images)
+        print(f"INT8 model written to {path} ({model_size_mb(path):.1f} MB; FP32 ONNX "
+              f"{model_size_mb(onnx_path(args.model_dir)):.1f} MB); predict with run_mode=onnxruntime_int8 or "
+              "openvino_int8")
     elif command == "download":
         from .data.download import download_dataset
 

@@ -89,15 +89,15 @@ def export_shipped(out, path=SHIPPED):
     return Path(out)
 
 
-def evaluate_exported(model_dir, dataset_dir, split="val"):
+def evaluate_exported(model_dir, dataset_dir, split="val", run_mode=None):
     """COCO mask/box AP of an exported model on a split (threshold 0): how the shipped model's metrics are
-    recorded and tested."""
+    recorded and tested, and how an INT8 model is compared with its FP32 original (``run_mode``)."""
     from .data.coco import load_coco
     from .engine.metrics import coco_metrics
     from .predict import Predictor
 
     coco = load_coco(Path(dataset_dir) / "annotations" / f"instance_{split}.json")
-    predictor = Predictor(model_dir, threshold=0.0)
+    predictor = Predictor(model_dir, run_mode=run_mode, threshold=0.0)
     cat_ids = sorted(coco.cats)
     predictions = {}
     for image_id in sorted(coco.imgs):

@@ -53,7 +53,8 @@ DEFAULTS = {
 CHOICES = {
     "Global.mode": MODES,
     "CheckDataset.convert.src_dataset_type": (None, "COCO", "LabelMe", "VOC"),
-    "Predict.kernel_option.run_mode": ("paddle", "mkldnn", "trt_fp32", "trt_fp16", "onnxruntime", "openvino"),
+    "Predict.kernel_option.run_mode": ("paddle", "mkldnn", "trt_fp32", "trt_fp16", "onnxruntime", "openvino",
+                                       "onnxruntime_int8", "openvino_int8"),
     "Train.amp": (None, "OFF", "O1", "O2"),
 }
 

@@ -31,6 +31,7 @@ REC_THRS = np.linspace(.0, 1.00, int(np.round((1.00 - .0) / .01)) + 1, endpoint=
 MAX_DETS = [1, 10, 100]
 AREA_RNG = [[0 ** 2, 1e5 ** 2], [0 ** 2, 32 ** 2], [32 ** 2, 96 ** 2], [96 ** 2, 1e5 ** 2]]
 AREA_LBL = ["all", "small", "medium", "large"]
+CACHE_ATTR = "_tutorial_lib_rles"  # GT RLEs kept on the COCO object between evaluations
 
 
 class FastCOCOevalResult:
@@ -106,7 +107,7 @@ def _gt_arrays(coco_gt, img_ids, cat_index, iou_type):
 def _gt_rles(coco_gt, anns):
     """GT RLEs, cached on the COCO object for the next evaluation (as pycocotools, which rewrites the GT in place
     into RLEs, gets them on its second run); an entry is reused only for the very same segmentation object."""
-    cache = coco_gt.__dict__.setdefault("_tutorial_lib_rles", {})
+    cache = coco_gt.__dict__.setdefault(CACHE_ATTR, {})
     out, todo = [], []
     for i, ann in enumerate(anns):
         hit = cache.get(id(ann))
@@ -125,10 +126,6 @@ def _gt_rles(coco_gt, anns):
 
 def _dt_arrays(coco_gt, results, img_index, cat_index, iou_type):
     """Detections the way ``COCO.loadRes`` + ``COCOeval._prepare`` see them, in result order."""
-    unknown = {r["image_id"] for r in results} - set(img_index)
-    if unknown:
-        raise UserError(f"{len(unknown)} result image ids are not in the ground truth (e.g. {sorted(unknown)[:3]}); "
-                        "evaluate predictions against the split they were made on")
     kept = [r for r in results if r["category_id"] in cat_index]  # COCOeval drops unknown categories
     box_areas = bool(results) and "bbox" in results[0] and results[0]["bbox"] != []  # loadRes' branch
     dt = SimpleNamespace(
@@ -153,6 +150,25 @@ def _dt_arrays(coco_gt, results, img_index, cat_index, iou_type):
     else:
         dt.geom = rles
     return dt
+
+
+def check_iou_type(iou_type):
+    if iou_type not in ("segm", "bbox"):
+        raise UserError(f"iou_type must be 'segm' or 'bbox', got {iou_type!r}")
+
+
+def check_image_ids(coco_gt, results):
+    unknown = {r["image_id"] for r in results} - set(coco_gt.imgs)
+    if unknown:
+        raise UserError(f"{len(unknown)} result image ids are not in the ground truth (e.g. {sorted(unknown)[:3]}); "
+                        "evaluate predictions against the split they were made on")
+
+
+def default_params(img_ids, cat_ids, iou_type):
+    """COCOeval's default ``Params`` for detection, as the attributes ``coco_metrics`` and ``summarize`` read."""
+    return SimpleNamespace(imgIds=list(img_ids), catIds=list(cat_ids), iouThrs=IOU_THRS, recThrs=REC_THRS,
+                           maxDets=list(MAX_DETS), areaRng=AREA_RNG, areaRngLbl=AREA_LBL, iouType=iou_type,
+                           useCats=1)
 
 
 def _fallback_rle(segm, size):
@@ -277,8 +293,8 @@ def evaluate(coco_gt, results, iou_type="segm"):
     """Evaluate COCO result dicts (``image_id``, ``category_id``, ``score``, ``bbox`` or RLE ``segmentation``)
     against ``coco_gt`` (a ``pycocotools.coco.COCO``) over all its images and categories, like ``loadRes`` +
     ``COCOeval(coco_gt, dt, iou_type).evaluate(); accumulate(); summarize()``. Neither input is modified."""
-    if iou_type not in ("segm", "bbox"):
-        raise UserError(f"iou_type must be 'segm' or 'bbox', got {iou_type!r}")
+    check_iou_type(iou_type)
+    check_image_ids(coco_gt, results)
     img_ids = [int(i) if isinstance(i, np.integer) else i for i in np.unique(coco_gt.getImgIds())]
     cat_ids = [int(i) if isinstance(i, np.integer) else i for i in np.unique(coco_gt.getCatIds())]
     img_index = {i: n for n, i in enumerate(img_ids)}
@@ -389,10 +405,7 @@ def _accumulate(dt, rank, tps, fps, npig, img_ids, cat_ids, iou_type):
         precision[..., m] = np.where(keep, q, -1.0).transpose(2, 3, 0, 1)  # (K,A,T,R) -> (T,R,K,A)
         scores[..., m] = np.where(keep, ss, -1.0).transpose(2, 3, 0, 1)
         recall[..., m] = np.where(valid[..., None], rc_last, -1.0).transpose(2, 0, 1)  # (K,A,T) -> (T,K,A)
-    params = SimpleNamespace(imgIds=list(img_ids), catIds=list(cat_ids), iouThrs=IOU_THRS, recThrs=REC_THRS,
-                             maxDets=list(MAX_DETS), areaRng=AREA_RNG, areaRngLbl=AREA_LBL, iouType=iou_type,
-                             useCats=1)
-    return FastCOCOevalResult(params, precision, recall, scores)
+    return FastCOCOevalResult(default_params(img_ids, cat_ids, iou_type), precision, recall, scores)
 
 
 def summarize(precision, recall, params):

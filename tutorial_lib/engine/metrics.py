@@ -1,8 +1,9 @@
 """COCO evaluation, per-class AP, a confusion matrix and a COCO error breakdown.
 
 Predictions are ``{image_id: Instances}`` (:class:`tutorial_lib.structures.Instances`, class ids 0..N-1); ground
-truth is the split's COCO JSON. COCO AP comes from :mod:`.cocoeval_fast` (vectorised, same numbers as
-pycocotools' ``COCOeval``, many times faster) unless ``backend="pycocotools"`` asks for the reference.
+truth is the split's COCO JSON. COCO AP comes from hotcoco (:mod:`.cocoeval_hotcoco`) where it is installed, else
+from the vectorised :mod:`.cocoeval_fast` -- both give pycocotools' numbers, many times faster -- unless
+``backend="pycocotools"`` asks for the reference.
 """
 import contextlib
 import io
@@ -13,10 +14,10 @@ from pycocotools.cocoeval import COCOeval
 
 from ..errors import UserError
 from ..structures import Instances
-from . import cocoeval_fast
+from . import cocoeval_fast, cocoeval_hotcoco
 
 STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl")
-BACKENDS = ("fast", "pycocotools")
+BACKENDS = ("auto", "hotcoco", "fast", "pycocotools")
 
 
 def encode_mask(mask):
@@ -39,12 +40,22 @@ def to_coco_results(predictions, clsid2catid):
     return bbox, segm
 
 
-def _run_cocoeval(coco_gt, results, iou_type, backend="fast"):
+def resolve_backend(backend="auto"):
+    """``auto`` -> ``hotcoco`` where it can be imported, else ``fast``; other names are checked and returned."""
+    if backend not in BACKENDS:
+        raise UserError(f"unknown COCO evaluation backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if backend == "auto":
+        return "hotcoco" if cocoeval_hotcoco.available() else "fast"
+    return backend
+
+
+def _run_cocoeval(coco_gt, results, iou_type, backend="auto"):
     """Evaluate quietly; return an object with COCOeval's ``stats`` and ``eval`` (None when nothing to evaluate)."""
     if not results:
         return None
-    if backend == "fast":
-        return cocoeval_fast.evaluate(coco_gt, results, iou_type)
+    backend = resolve_backend(backend)
+    if backend != "pycocotools":
+        return (cocoeval_hotcoco if backend == "hotcoco" else cocoeval_fast).evaluate(coco_gt, results, iou_type)
     with contextlib.redirect_stdout(io.StringIO()):
         coco_dt = coco_gt.loadRes(results)
         evaluator = COCOeval(coco_gt, coco_dt, iou_type)
@@ -73,14 +84,14 @@ def _per_class(evaluator, coco_gt):
     return out
 
 
-def coco_metrics(coco_gt, predictions, clsid2catid, backend="fast"):
+def coco_metrics(coco_gt, predictions, clsid2catid, backend="auto"):
     """Mask and box AP (COCO 0.5:0.95), AP50, AP75, APs/m/l and per-class AP, as fractions in [0, 1].
 
     Top-level ``AP``/``AP50``/... are mask (segmentation) numbers; ``bbox_AP``/... are box numbers.
-    ``backend``: ``"fast"`` (:mod:`.cocoeval_fast`, default) or ``"pycocotools"`` (``COCOeval``, the reference).
+    ``backend``: ``"auto"`` (default: hotcoco if installed, else fast), ``"hotcoco"`` (:mod:`.cocoeval_hotcoco`),
+    ``"fast"`` (:mod:`.cocoeval_fast`) or ``"pycocotools"`` (``COCOeval``, the reference).
     """
-    if backend not in BACKENDS:
-        raise UserError(f"unknown COCO evaluation backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    backend = resolve_backend(backend)
     bbox_res, segm_res = to_coco_results(predictions, clsid2catid)
     metrics = {}
     per_class = {}

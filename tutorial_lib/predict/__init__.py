@@ -96,8 +96,9 @@ class Predictor:
         run_mode = run_mode or default_run_mode(self.device)
         if run_mode not in RUN_MODES:
             raise UserError(f"run_mode={run_mode!r} is not one of {', '.join(RUN_MODES)}")
-        needed = ["inference.yml"] + (["inference.onnx"] if (self.model_dir / "inference.onnx").is_file()
-                                      and run_mode in ONNX_RUN_MODES else ["inference.pdmodel", "inference.pdiparams"])
+        onnx = "inference_int8.onnx" if run_mode.endswith("int8") else "inference.onnx"
+        needed = ["inference.yml"] + ([onnx] if (self.model_dir / onnx).is_file() and run_mode in ONNX_RUN_MODES
+                                      else ["inference.pdmodel", "inference.pdiparams"])
         missing = [n for n in needed if not (self.model_dir / n).is_file()]
         if missing:
             raise UserError(f"{self.model_dir} is not an exported model (missing {', '.join(missing)}); export one "

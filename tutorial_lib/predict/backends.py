@@ -7,6 +7,8 @@ inference:
 ``onnxruntime`` ONNX Runtime on ``inference.onnx``, converted once with paddle2onnx (models whose operators
                paddle2onnx maps: Mask-RT-DETR); CUDA provider on a GPU when onnxruntime-gpu is installed
 ``openvino``   OpenVINO (CPU plugin, fp32) on the same ``inference.onnx``, same models as ``onnxruntime``; CPU only
+``onnxruntime_int8`` / ``openvino_int8``  the same two runtimes on ``inference_int8.onnx``, the post-training INT8
+               model :func:`tutorial_lib.predict.quantize.quantize_int8` makes (edge deployment; CPU)
 ``trt_fp32``   Paddle Inference + TensorRT subgraphs (GPU build of Paddle with TensorRT; not run on this CPU
 ``trt_fp16``   project's machines, see docs/benchmarks.md)
 =============  ============================================================================================
@@ -20,8 +22,9 @@ from pathlib import Path
 
 from ..errors import UserError
 
-RUN_MODES = ("paddle", "mkldnn", "onnxruntime", "openvino", "trt_fp32", "trt_fp16")
-ONNX_RUN_MODES = ("onnxruntime", "openvino")  # run inference.onnx (paddle2onnx), not the Paddle model
+RUN_MODES = ("paddle", "mkldnn", "onnxruntime", "openvino", "onnxruntime_int8", "openvino_int8", "trt_fp32",
+             "trt_fp16")
+ONNX_RUN_MODES = ("onnxruntime", "openvino", "onnxruntime_int8", "openvino_int8")  # run an ONNX model, not Paddle
 
 
 def cpu_threads(requested=None):
@@ -48,13 +51,21 @@ def create_backend(model_dir, device="cpu", run_mode=None, threads=None):
     if run_mode.startswith("trt") and not device.startswith("gpu"):
         raise UserError(f"run_mode={run_mode} needs a GPU (and a Paddle build with TensorRT); "
                         "on the CPU use mkldnn, onnxruntime or openvino")
+    if run_mode.endswith("int8") and device.startswith("gpu"):
+        raise UserError(f"run_mode={run_mode} runs on the CPU only (INT8 for edge deployment), not on {device}")
     if run_mode == "openvino" and device.startswith("gpu"):
         raise UserError(f"run_mode=openvino runs on the CPU only (this project compiles for OpenVINO's CPU plugin), "
                         f"not on {device}; use device=cpu, or run_mode=paddle / onnxruntime (onnxruntime-gpu) on a GPU")
-    if run_mode == "onnxruntime":
-        return OnnxRuntimeBackend(model_dir, device, threads)
-    if run_mode == "openvino":
-        return OpenVINOBackend(model_dir, device, threads)
+    if run_mode in ONNX_RUN_MODES:
+        backend = OnnxRuntimeBackend if run_mode.startswith("onnxruntime") else OpenVINOBackend
+        backend.require_runtime()  # before converting anything
+        if run_mode.endswith("int8"):
+            from .quantize import require_int8
+
+            path = require_int8(model_dir)
+        else:
+            path = ensure_onnx_model(model_dir)
+        return backend(path, device, threads)
     return PaddleInferenceBackend(model_dir, device, run_mode, threads)
 
 
@@ -214,12 +225,18 @@ def ensure_onnx_model(model_dir):
 
 
 class OnnxRuntimeBackend:
-    def __init__(self, model_dir, device, threads=None):
+    """ONNX Runtime on an ONNX file (``inference.onnx`` or ``inference_int8.onnx``)."""
+
+    @staticmethod
+    def require_runtime():
         try:
-            import onnxruntime as ort
+            import onnxruntime
         except ImportError:
             raise UserError("run_mode=onnxruntime needs onnxruntime (pip install onnxruntime paddle2onnx)") from None
-        path = ensure_onnx_model(model_dir)
+        return onnxruntime
+
+    def __init__(self, path, device, threads=None):
+        ort = self.require_runtime()
         options = ort.SessionOptions()
         options.intra_op_num_threads = cpu_threads(threads)
         options.log_severity_level = 3
@@ -236,7 +253,7 @@ class OnnxRuntimeBackend:
 
 
 class OpenVINOBackend:
-    """OpenVINO on ``inference.onnx`` (the model the ``onnxruntime`` backend runs), compiled for the CPU plugin.
+    """OpenVINO on an ONNX file (the model the ``onnxruntime`` backend runs), compiled for the CPU plugin.
 
     Precision is pinned to fp32: on CPUs with bf16 support (AVX512_BF16, AMX) the CPU plugin otherwise runs in
     bfloat16, which moves boxes and scores beyond parity with Paddle Inference (27 of the 50 detections of
@@ -244,16 +261,20 @@ class OpenVINOBackend:
     request cannot run twice at once; the Paddle backend serialises the same way).
     """
 
-    def __init__(self, model_dir, device, threads=None):
-        import threading
-
+    @staticmethod
+    def require_runtime():
         try:
             import openvino
-            import openvino.properties as props
-            import openvino.properties.hint as hints
         except ImportError:
             raise UserError("run_mode=openvino needs OpenVINO (pip install openvino==2024.6.0 paddle2onnx)") from None
-        path = ensure_onnx_model(model_dir)
+        return openvino
+
+    def __init__(self, path, device, threads=None):
+        import threading
+
+        openvino = self.require_runtime()
+        import openvino.properties as props
+        import openvino.properties.hint as hints
         core = openvino.Core()
         config = {props.inference_num_threads: cpu_threads(threads),
                   hints.inference_precision: openvino.Type.f32,
