@@ -143,17 +143,24 @@ def main():
             if child.returncode:
                 sys.exit(f"the check of {dataset} failed:\n{child.stderr[-3000:]}")
             row = json.loads(child.stdout.strip().splitlines()[-1])
+            row["load"] = load
             rows.append(row)
             print(f"{row['images']:>6} images, {row['annotations']:>7} annotations: {row['seconds']:6.1f} s "
                   f"(CPU {row['cpu_seconds']:.1f} s), "
                   f"peak RSS {row['peak_rss_mb']:6.0f} MB (after imports {row['rss_after_imports_mb']:.0f} MB), "
                   f"check_pass {row['check_pass']}, {row['errors']} errors; load average {load:.1f} on "
                   f"{os.cpu_count()} cores", flush=True)
+        print("\n| images / annotations | wall | CPU (all threads) | peak RSS | check | load average before |")
+        print("|---|---|---|---|---|---|")
+        for row in rows:
+            print(f"| {row['images']:,} / {row['annotations']:,} | {row['seconds']:.1f} s | {row['cpu_seconds']:.1f} s "
+                  f"| {row['peak_rss_mb']:.0f} MB | {'pass' if row['check_pass'] else 'FAIL'}, {row['errors']} errors "
+                  f"| {row['load']:.1f} |")
         if len(rows) >= 2:
             first, last = rows[0], rows[-1]
-            print(f"ratio {last['images']} / {first['images']} images: time x{last['seconds'] / first['seconds']:.1f}, "
-                  f"peak RSS x{last['peak_rss_mb'] / first['peak_rss_mb']:.2f} "
-                  f"(goals: <= 30 s at 10,000 images, peak RSS close to flat)")
+            print(f"| ratio {last['images'] // first['images']}× the images | ×{last['seconds'] / first['seconds']:.1f} "
+                  f"| ×{last['cpu_seconds'] / first['cpu_seconds']:.1f} | **×{last['peak_rss_mb'] / first['peak_rss_mb']:.2f}** "
+                  "| goals: ≤ 30 s at 10,000 images, flat memory | |")
 
 
 if __name__ == "__main__":

@@ -52,12 +52,12 @@ def latency(model_dir, repeats, image_path=DEMO):
         try:
             predictor = Predictor(model_dir, run_mode=mode, threshold=0.0)
         except UnsupportedModelError as exc:
-            rows.append((mode, None, None, f"no: {', '.join(exc.ops) or str(exc).split(';')[0]}"))
+            rows.append((mode, None, None, f"no: {', '.join(exc.ops) or str(exc).split(';')[0]}", None))
             continue
         except UserError as exc:  # a backend not installed here (pip install openvino): the others still run
             if mode == BACKENDS[0]:
                 raise  # plain Paddle Inference is the reference of the whole table
-            rows.append((mode, None, None, f"not run: {exc}"))
+            rows.append((mode, None, None, f"not run: {exc}", None))
             continue
         prepared = preprocess(image, predictor.info["Preprocess"])
         feed = {"image": prepared[0][None], "im_shape": prepared[1][None], "scale_factor": prepared[2][None]}
@@ -67,16 +67,43 @@ def latency(model_dir, repeats, image_path=DEMO):
         if reference is None:
             reference = result
         found, total, iou = parity(reference, result)
-        rows.append((mode, model_ms, e2e_ms, f"{found}/{total} detections, mask IoU {iou:.4f}"))
+        rows.append((mode, model_ms, e2e_ms, f"{found}/{total} detections, mask IoU {iou:.4f}", (found, total, iou)))
     base = rows[0][1]
     print(f"\n{predictor.model_name} ({model_dir})")
     print(f"{'backend':12s} {'model ms':>9s} {'x plain':>8s} {'end-to-end ms':>14s}  parity with plain Paddle "
           "Inference")
-    for mode, model_ms, e2e_ms, note in rows:
+    for mode, model_ms, e2e_ms, note, _ in rows:
         if model_ms is None:
             print(f"{mode:12s} {'-':>9s} {'-':>8s} {'-':>14s}  {note}")
         else:
             print(f"{mode:12s} {model_ms:9.1f} {base / model_ms:7.2f}x {e2e_ms:14.1f}  {note}")
+    return predictor.model_name, rows
+
+
+def markdown(measured):
+    """docs/benchmarks.md's table: forward-pass ms per backend, the fastest, parity, PaddleX's published CPU ms."""
+    published = {m["name"]: (m["cpu_ms"], m["cpu_ms_hp"]) for m in list_models()}
+    lines = ["| model | " + " | ".join(f"`{mode}` ms" for mode in BACKENDS) + " | fastest (× plain) "
+             "| end to end, fastest | parity (all) | published CPU ms (normal / HP) |",
+             "|---" * (len(BACKENDS) + 5) + "|"]
+    for name, rows in measured:
+        timed = [r for r in rows if r[1] is not None]
+        best = min(timed, key=lambda r: r[1])
+        cells = []
+        for mode in BACKENDS:
+            row = next((r for r in rows if r[0] == mode), None)
+            if row is None or row[1] is None:
+                cells.append("does not convert" if row is not None and row[3].startswith("no") else "—")
+            else:
+                cells.append(f"**{row[1]:,.0f}**" if row is best else f"{row[1]:,.0f}")
+        found = min((r[4][0] for r in timed[1:]), default=0)  # the worst backend's count
+        total = timed[0][4][1]
+        worst_iou = min((r[4][2] for r in timed[1:]), default=float("nan"))
+        paddlex = published.get(name, (None, None))
+        paddlex = " / ".join(f"{v:,.2f}" for v in paddlex) if paddlex[0] else "—"
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {best[0]} ({timed[0][1] / best[1]:.1f}×) "
+                     f"| {best[2]:,.0f} | {found}/{total}, IoU ≥ {worst_iou:.4f} | {paddlex} |")
+    print("\n" + "\n".join(lines))
 
 
 def survey(workdir):
@@ -102,6 +129,9 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--image", default=str(DEMO), help="image to predict (default: the demo scene)")
     parser.add_argument("--survey", action="store_true", help="try paddle2onnx on every registered model")
+    parser.add_argument("--markdown", action="store_true", help="end with docs/benchmarks.md's table")
+    parser.add_argument("--with_quickstart", action="store_true", help="time the quick-start R-CNN model too "
+                        "(exported from the shipped weights on first use)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         if args.survey:
@@ -112,11 +142,18 @@ def main():
             dirs = [str(Path(tmp) / name) for name in args.models]
             for name, folder in zip(args.models, dirs):
                 export_untrained(name, folder)
+        if args.with_quickstart:
+            from tutorial_lib.quickstart import quickstart_model_dir
+
+            dirs = list(dirs) + [str(quickstart_model_dir())]
+        measured = []
         for model_dir in dirs:
             try:
-                latency(model_dir, args.repeats, args.image)
+                measured.append(latency(model_dir, args.repeats, args.image))
             except UserError as exc:
                 print(f"{model_dir}: {exc}")
+        if args.markdown:
+            markdown(measured)
 
 
 if __name__ == "__main__":
