@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: install demo test notebooks lab clean walkthrough walkthrough-site browser-test
+.PHONY: install demo test notebooks lab clean walkthrough walkthrough-site browser-test bench
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ walkthrough: install
 # Only the static site, from the committed docs/walkthrough/*.ipynb (seconds).
 walkthrough-site: install
 	$(PY) docs/walkthrough/build.py --site-only
+
+# Every benchmark rerun, its tables written into docs/benchmarks.md (hours on 2 CPU cores; a quiet machine).
+bench: install
+	$(PY) benchmarks/run_all.py
 
 # Every notebook in JupyterLab driven by Debian's chromium (screenshots in output/browser/).
 browser-test: install

@@ -62,7 +62,7 @@ def accuracy(out, num_train=160, num_val=40, image_size=256, epochs=12, lr=0.01)
     tl.generate_sample(data, num_train=num_train, num_val=num_val, image_size=image_size, seed=0, progress=False)
     run_dir = out / f"acc_run_{num_train}_{image_size}_{epochs}"
     start = time.perf_counter()
-    tl.run(MODEL, {"Global.mode": "train", "Global.dataset_dir": str(data), "Global.output": str(run_dir),
+    result = tl.run(MODEL, {"Global.mode": "train", "Global.dataset_dir": str(data), "Global.output": str(run_dir),
                    "Train.epochs_iters": epochs, "Train.batch_size": 2, "Train.learning_rate": lr,
                    "Train.warmup_steps": 50, "Train.eval_interval": max(1, epochs // 4),
                    "Architecture.input_size": image_size})
@@ -70,8 +70,11 @@ def accuracy(out, num_train=160, num_val=40, image_size=256, epochs=12, lr=0.01)
     ev = tl.run(MODEL, {"Global.mode": "evaluate", "Global.dataset_dir": str(data), "Global.output": str(run_dir / "eval"),
                         "Evaluate.weight_path": str(run_dir / "best_model" / "best_model.pdparams")})
     m = ev["metrics"]
+    history = [{"epoch": r["epoch"], "iterations": r.get("iters"), "mask_AP": r["mask_AP"],
+                "mask_AP50": r["mask_AP50"], "bbox_AP": r["bbox_AP"], "bbox_AP50": r["bbox_AP50"]}
+               for r in result["history"] if "mask_AP" in r]
     return {"model": MODEL, "num_train": num_train, "num_val": num_val, "image_size": image_size, "epochs": epochs,
-            "lr": lr, "train_time_s": round(train_s, 1),
+            "lr": lr, "train_time_s": round(train_s, 1), "evaluations": history,
             "mask_AP": m["AP"], "mask_AP50": m["AP50"], "bbox_AP": m["bbox_AP"], "bbox_AP50": m["bbox_AP50"],
             "machine": _machine()}
 
@@ -94,6 +97,29 @@ def main():
                            image_size=args.image_size, epochs=args.epochs, lr=args.lr)
     (out / f"engine_{args.what}.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary, indent=2))
+    print()
+    print(markdown(args.what, summary))
+
+
+def markdown(what, summary):
+    """docs/benchmarks.md's table of a summary."""
+    if what == "speed":
+        latency = summary["predict_512px_s_median"]
+        return "\n".join([
+            "| what | measured |", "|---|---|",
+            f"| one epoch of {summary['train_iterations']} iterations at {summary['image_size']} px, batch 2, "
+            f"+ evaluation of 8 val images | {summary['epoch_time_s (train + eval of 8 val images)']:.1f} s |",
+            f"| whole cycle in one process: build, train, COCO eval, export | "
+            f"{summary['cycle_s (build + train + eval + export)']:.1f} s |",
+            f"| exported predictor, 512 × 512 demo image, `run_mode=paddle` (plain kernels) | {latency['paddle']:.2f} s |",
+            f"| exported predictor, same, `run_mode=mkldnn` | {latency['mkldnn']:.2f} s |"])
+    lines = ["| epoch | mask AP | mask AP50 | box AP | box AP50 |", "|---|---|---|---|---|"]
+    best = max(e["mask_AP"] for e in summary["evaluations"])
+    for e in summary["evaluations"]:
+        ap = f"**{e['mask_AP']:.3f}**" if e["mask_AP"] == best else f"{e['mask_AP']:.3f}"
+        lines.append(f"| {e['epoch']} | {ap} | {e['mask_AP50']:.3f} | {e['bbox_AP']:.3f} | {e['bbox_AP50']:.3f} |")
+    lines.append(f"| training time | {summary['train_time_s'] / 60:.1f} min | | | |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -77,9 +77,14 @@ def main():
     args = parser.parse_args()
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
-    summary = run(out, args.num_train, args.image_size, args.epochs, args.lr)
+    summary = run(out, args.num_train, args.image_size, args.epochs, args.lr, export=True)  # int8.py reuses it
     (out / "mask_rtdetr_train.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(summary, indent=2))
+    print(f"\n| epoch | mask AP | mask AP50 | box AP | box AP50 |\n|---|---|---|---|---|")
+    for e in summary["evaluations"]:
+        print(f"| {e['epoch']} | {e['mask_AP']:.3f} | {e['mask_AP50']:.3f} | {e['bbox_AP']:.3f} | {e['bbox_AP50']:.3f} |")
+    print(f"| loss | {summary['loss_first_2_iterations'][0]:.0f} → {summary['loss_last_4_iterations_mean']:.0f} "
+          f"in {summary['iterations']} iterations | {summary['train_time_s (incl. evaluations)']:.0f} s | | |")
 
 
 if __name__ == "__main__":

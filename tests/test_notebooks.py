@@ -140,6 +140,9 @@ RUNS = {
         # the R-CNN model has no ONNX route; the untrained Mask-RT-DETR runs on all four backends
         "hpi_rows": [["paddle", True], ["mkldnn", True], ["onnxruntime", False], ["openvino", False],
                      ["paddle", True], ["mkldnn", True], ["onnxruntime", True], ["openvino", True]],
+        # its INT8 version: all four rows, the file at least 3x smaller
+        "int8_modes": ["onnxruntime", "onnxruntime_int8", "openvino", "openvino_int8"],
+        "int8_size_ratio": lambda r: r >= 3.0,
     }, after="05"),
 }
 

@@ -39,6 +39,7 @@ _LAZY = {
     # notebooks 06/07: prediction, deployment
     "Instances": ".structures", "InstanceSegResult": ".predict", "Predictor": ".predict", "read_image": ".predict",
     "export_untrained": ".engine.export", "UnsupportedModelError": ".predict.onnx_export",
+    "quantize_int8": ".predict.quantize", "int8_tradeoff": ".predict.quantize",
     "BackgroundServer": ".serving", "Client": ".serving", "tile_grid": ".pipeline.sliced",
     # the notebooks' browsers and helpers
     "DatasetBrowser": ".widgets", "RunComparer": ".widgets", "PredictionBrowser": ".widgets",

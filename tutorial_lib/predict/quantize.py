@@ -21,6 +21,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 
 from ..errors import UserError
 from .inputs import iter_sources
@@ -98,6 +100,34 @@ def quantize_int8(model_dir, images, max_images=32, progress=True):
     return target
 
 
+def int8_tradeoff(model_dir, calibration, image, repeats=3, max_images=16):
+    """Notebook 07's comparison: quantize ``model_dir`` (once, calibrated on ``calibration``) and return one row per
+    run mode -- FP32 and INT8 on ONNX Runtime and OpenVINO -- with the model file's size and the median end-to-end
+    time of predicting ``image`` (after one warm-up)."""
+    import time
+
+    from . import Predictor
+    from .onnx_export import onnx_path
+
+    path = int8_path(model_dir)
+    if not path.is_file() or path.stat().st_mtime < onnx_path(model_dir).stat().st_mtime:
+        quantize_int8(model_dir, calibration, max_images=max_images)
+    rows = []
+    for run_mode in ("onnxruntime", "onnxruntime_int8", "openvino", "openvino_int8"):
+        predictor = Predictor(model_dir, run_mode=run_mode, threshold=0.0)
+        next(predictor.predict(image))  # warm-up
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            next(predictor.predict(image))
+            times.append((time.perf_counter() - start) * 1000)
+        int8 = run_mode.endswith("int8")
+        rows.append({"run_mode": run_mode, "precision": "INT8" if int8 else "FP32",
+                     "model MB": round(model_size_mb(path if int8 else onnx_path(model_dir)), 1),
+                     "ms per image": round(float(np.median(times)), 1)})
+    return rows
+
+
 def model_size_mb(path):
     return Path(str(path)).stat().st_size / 1e6
 
@@ -111,4 +141,4 @@ def require_int8(model_dir):
     return path
 
 
-__all__ = ["INT8_NAME", "int8_path", "model_size_mb", "quantize_int8", "require_int8"]
+__all__ = ["INT8_NAME", "int8_path", "int8_tradeoff", "model_size_mb", "quantize_int8", "require_int8"]
