@@ -168,6 +168,12 @@ def main():
     print(f"(b) CPU time per tile 400 vs 100 tiles: {1000 * per_tile['400 tiles']:.1f} vs "
           f"{1000 * per_tile['100 tiles']:.1f} ms ({100 * drift:+.1f} %, target within +-10 %); "
           f"10,980^2 scene: {1000 * per_tile['10980']:.1f} ms")
+    print("\n| scene | tiles | instances | CPU s | CPU ms / tile | peak RSS |\n|---|---|---|---|---|---|")
+    for name, r in runs.items():
+        print(f"| {name} | {r['tiles']:,} | {r['instances']:,} | {r['cpu_seconds']:.1f} "
+              f"| {1000 * r['cpu_seconds'] / r['tiles']:.1f} | {r['peak_rss_mb']:.0f} MB |")
+    print(f"| (a) peak RSS 10,980² / 2,048² | **{ratio:.2f}×** (target ≤ 1.5×) | | | | |")
+    print(f"| (b) CPU per tile, 400 vs 100 tiles | **{100 * drift:+.1f} %** (target ±10 %) | | | | |")
     if args.model_dir:
         result = run_child(work / "scene_10980.tif", work / "out_model", args.model_dir, str(args.model_tiles))
         print(f"real model ({args.model_dir}) on {result['tiles']} tiles of the 10,980^2 scene: "

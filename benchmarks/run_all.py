@@ -38,6 +38,7 @@ BENCHMARKS = {
     "hpi": (["benchmarks/hpi.py", "--models", "Mask-RT-DETR-S", "Mask-RT-DETR-M", "Mask-RT-DETR-L",
              "Mask-RT-DETR-X", "Mask-RT-DETR-H", "--repeats", "3", "--with_quickstart", "--markdown"], 12),
     "sliced": (["benchmarks/sliced.py", "--threshold", "0.05"], 2),
+    "large_scene": (["benchmarks/large_scene.py"], 5),
     "mask_rtdetr": (["benchmarks/mask_rtdetr.py", "--sizes", "S", "M", "L", "X", "H", "--repeats", "3"], 10),
     "mask_rtdetr_train": (["benchmarks/mask_rtdetr_train.py"], 6),
     # INT8 of the model mask_rtdetr_train.py trained (run that first; int8.py alone trains its own)

@@ -135,6 +135,12 @@ def main():
         ms = np.concatenate(latencies[kind])
         rate = float(np.median(rates[kind]))
         print(f"{kind:34s} {np.percentile(ms, 50):7.0f} {np.percentile(ms, 99):7.0f} {rate:6.2f} {rate / base:5.2f}x")
+    print(f"\n| kind | p50 ms | p99 ms | images / s | × in-process (goal ≥ 0.9×) |\n|---|---|---|---|---|")
+    print(f"| in-process pipeline | | | {base:.2f} | 1.00× |")
+    for kind in kinds:
+        ms = np.concatenate(latencies[kind])
+        rate = float(np.median(rates[kind]))
+        print(f"| {kind} | {np.percentile(ms, 50):.0f} | {np.percentile(ms, 99):.0f} | {rate:.2f} | **{rate / base:.2f}×** |")
 
 
 if __name__ == "__main__":

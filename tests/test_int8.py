@@ -5,6 +5,8 @@ The agreement test needs a model whose detections mean something: a Mask-RT-DETR
 images and compared with its FP32 self on one of them. The quick checks use the same model family with random
 weights (shapes, files, errors, the CLI).
 """
+import os
+
 import numpy as np
 import pytest
 
@@ -92,6 +94,11 @@ def test_missing_int8_model_and_gpu_are_user_errors(tmp_path, untrained):
     (copy / INT8_NAME).unlink()
     with pytest.raises(UserError, match="quantize"):
         Predictor(copy, run_mode="onnxruntime_int8")
+    shutil.copy(untrained / INT8_NAME, copy / INT8_NAME)
+    os.utime(copy / INT8_NAME, (1, 1))  # quantized before the model was exported: stale
+    with pytest.raises(UserError, match="older than the model"):
+        Predictor(copy, run_mode="openvino_int8")
+    (copy / INT8_NAME).unlink()
     with pytest.raises(UserError, match="CPU only"):  # (the backend's own check; Predictor first checks the GPU)
         create_backend(untrained, device="gpu:0", run_mode="openvino_int8")
     empty = tmp_path / "no_images"

@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 
-
 from ..errors import UserError
 from .inputs import iter_sources
 
@@ -109,9 +108,10 @@ def int8_tradeoff(model_dir, calibration, image, repeats=3, max_images=16):
     from . import Predictor
     from .onnx_export import onnx_path
 
-    path = int8_path(model_dir)
-    if not path.is_file() or path.stat().st_mtime < onnx_path(model_dir).stat().st_mtime:
-        quantize_int8(model_dir, calibration, max_images=max_images)
+    try:
+        path = require_int8(model_dir)
+    except UserError:  # none yet, or older than the exported model
+        path = quantize_int8(model_dir, calibration, max_images=max_images)
     rows = []
     for run_mode in ("onnxruntime", "onnxruntime_int8", "openvino", "openvino_int8"):
         predictor = Predictor(model_dir, run_mode=run_mode, threshold=0.0)
@@ -133,11 +133,16 @@ def model_size_mb(path):
 
 
 def require_int8(model_dir):
-    """The INT8 model of ``model_dir``, or a clear error saying how to make it."""
+    """The INT8 model of ``model_dir``, or a clear error saying how to make it (also when the Paddle model was
+    exported again after it was quantized: the INT8 model would silently run the old weights)."""
     path = int8_path(model_dir)
+    how = ("make it with quantize_int8(model_dir, calibration_images) or python -m tutorial_lib quantize "
+           "--model_dir DIR --calibration IMAGES")
     if not path.is_file():
-        raise UserError(f"{model_dir} has no {INT8_NAME}; make it with quantize_int8(model_dir, calibration_images) "
-                        "or python -m tutorial_lib quantize --model_dir DIR --calibration IMAGES")
+        raise UserError(f"{model_dir} has no {INT8_NAME}; {how}")
+    params = Path(str(model_dir)) / "inference.pdiparams"
+    if params.is_file() and params.stat().st_mtime > path.stat().st_mtime:
+        raise UserError(f"{path} is older than the model exported in {model_dir}; quantize again: {how}")
     return path
 
 
