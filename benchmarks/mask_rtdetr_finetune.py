@@ -108,6 +108,24 @@ def main():
         summary["finetune"] = finetune(tl, data, out, args.finetune_epochs, args.lr)
     (Path(args.output) / "mask_rtdetr_finetune.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary, indent=2))
+    print(markdown(summary))
+
+
+def markdown(summary):
+    """docs/benchmarks.md's tables: the recipe's cost per input size, and AP before / after each fine-tune epoch."""
+    lines = []
+    if summary["cost"]:
+        lines += ["", "| input size | s / iteration (batch 2) | iterations timed |", "|---|---|---|"]
+        lines += [f"| {c['input_size']} px | {c['s_per_iteration']:.1f} | {c['iterations_logged'] - 1} |"
+                  for c in summary["cost"]]
+    tune = summary["finetune"]
+    if tune:
+        lines += ["", "| fine-tune epoch | mask AP | mask AP50 | box AP | box AP50 |", "|---|---|---|---|---|",
+                  "| before (pretrained weights) | " + " | ".join(f"{tune['before'][k]:.4f}"
+                                                         for k in ("AP", "AP50", "bbox_AP", "bbox_AP50")) + " |"]
+        lines += [f"| {e['epoch']} | {e['AP']:.4f} | {e['AP50']:.4f} | {e['bbox_AP']:.4f} | {e['bbox_AP50']:.4f} |"
+                  for e in tune["after_each_epoch"]]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -43,6 +43,7 @@ BENCHMARKS = {
     "mask_rtdetr_train": (["benchmarks/mask_rtdetr_train.py"], 6),
     # INT8 of the model mask_rtdetr_train.py trained (run that first; int8.py alone trains its own)
     "int8": (["benchmarks/int8.py", "--trained_dir", "output/benchmarks/mask_rtdetr_easy_4_128_60"], 4),
+    "mask_rtdetr_finetune": (["benchmarks/mask_rtdetr_finetune.py"], 12),
     "engine_speed": (["benchmarks/engine.py", "speed"], 3),
     "engine_accuracy": (["benchmarks/engine.py", "accuracy", "--num_train", "128", "--epochs", "10"], 25),
 }

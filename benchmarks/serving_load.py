@@ -129,19 +129,18 @@ def main():
     instances = len(next(pipeline.predict(image, threshold=args.threshold)).boxes)
     print(f"{args.rounds} rounds of {args.requests} requests per kind, {args.clients} concurrent clients, "
           f"run_mode={args.run_mode}, {Path(image).name} ({instances} instances); failed requests: {failures}")
+    rows = []
+    for kind in kinds:
+        ms = np.concatenate(latencies[kind])
+        rows.append((kind, np.percentile(ms, 50), np.percentile(ms, 99), float(np.median(rates[kind]))))
     print(f"{'kind':34s} {'p50 ms':>7s} {'p99 ms':>7s} {'img/s':>6s} {'ratio':>6s}  (median of rounds; goal >= 0.9x)")
     print(f"{'in-process pipeline':34s} {'':>7s} {'':>7s} {base:6.2f} {1:5.2f}x")
-    for kind in kinds:
-        ms = np.concatenate(latencies[kind])
-        rate = float(np.median(rates[kind]))
-        print(f"{kind:34s} {np.percentile(ms, 50):7.0f} {np.percentile(ms, 99):7.0f} {rate:6.2f} {rate / base:5.2f}x")
-    print(f"\n| kind | p50 ms | p99 ms | images / s | × in-process (goal ≥ 0.9×) |\n|---|---|---|---|---|")
+    for kind, p50, p99, rate in rows:
+        print(f"{kind:34s} {p50:7.0f} {p99:7.0f} {rate:6.2f} {rate / base:5.2f}x")
+    print("\n| kind | p50 ms | p99 ms | images / s | × in-process (goal ≥ 0.9×) |\n|---|---|---|---|---|")
     print(f"| in-process pipeline | | | {base:.2f} | 1.00× |")
-    for kind in kinds:
-        ms = np.concatenate(latencies[kind])
-        rate = float(np.median(rates[kind]))
-        print(f"| {kind} | {np.percentile(ms, 50):.0f} | {np.percentile(ms, 99):.0f} | {rate:.2f} | **{rate / base:.2f}×** |")
-
+    for kind, p50, p99, rate in rows:
+        print(f"| {kind} | {p50:.0f} | {p99:.0f} | {rate:.2f} | **{rate / base:.2f}×** |")
 
 if __name__ == "__main__":
     main()
