@@ -24,7 +24,7 @@ def main():
         print(f"{r['model']:15s} {r['params']:12,d} {r['dygraph_ms']:11.1f} {r['inference_ms']:9.1f} "
               f"{r['onednn_ms']:10.1f} {r['inference_ms'] / r['onednn_ms']:9.2f} {r['export_mb']:10.1f} "
               f"{MODELS[r['model']].size_mb:11.1f}", flush=True)
-    print("\n| model | params (ours, 80 classes) | dygraph ms | Paddle Inference ms | oneDNN ms | oneDNN speed-up "
+    print("\n| model | params (ours, 10 classes) | dygraph ms | Paddle Inference ms | oneDNN ms | oneDNN speed-up "
           "| export MB | PaddleX size MB | PaddleX GPU ms |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
