@@ -24,7 +24,7 @@ from tutorial_lib.engine.export import export_untrained
 from tutorial_lib.errors import UserError
 from tutorial_lib.bench import median_ms
 from tutorial_lib.models.registry import list_models
-from tutorial_lib.predict import Predictor, preprocess, read_image
+from tutorial_lib.predict import Predictor, make_feed, read_image
 from tutorial_lib.predict.onnx_export import UnsupportedModelError, convert_to_onnx
 
 DEMO = Path(__file__).resolve().parents[1] / "data" / "remotesensing_demo.png"
@@ -59,8 +59,7 @@ def latency(model_dir, repeats, image_path=DEMO):
                 raise  # plain Paddle Inference is the reference of the whole table
             rows.append((mode, None, None, f"not run: {exc}", None))
             continue
-        prepared = preprocess(image, predictor.info["Preprocess"])
-        feed = {"image": prepared[0][None], "im_shape": prepared[1][None], "scale_factor": prepared[2][None]}
+        feed = make_feed([image], predictor.info["Preprocess"])
         model_ms = median_ms(lambda: predictor.backend.run(feed), repeats)
         e2e_ms = median_ms(lambda: next(predictor.predict(image)), repeats)
         result = next(predictor.predict(image))

@@ -31,11 +31,10 @@ MODES = ("onnxruntime", "onnxruntime_int8", "openvino", "openvino_int8")
 
 def forward_ms(model_dir, run_mode, repeats, image_path=DEMO):
     from tutorial_lib.bench import median_ms
-    from tutorial_lib.predict import Predictor, preprocess, read_image
+    from tutorial_lib.predict import Predictor, make_feed, read_image
 
     predictor = Predictor(model_dir, run_mode=run_mode, threshold=0.0)
-    image, im_shape, scale = preprocess(read_image(str(image_path)), predictor.info["Preprocess"])
-    feed = {"image": image[None], "im_shape": im_shape[None], "scale_factor": scale[None]}
+    feed = make_feed([read_image(str(image_path))], predictor.info["Preprocess"])
     predictor.backend.run(feed)  # warm-up
     return median_ms(lambda: predictor.backend.run(feed), repeats)
 

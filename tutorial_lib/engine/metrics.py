@@ -49,11 +49,11 @@ def resolve_backend(backend="auto"):
     return backend
 
 
-def _run_cocoeval(coco_gt, results, iou_type, backend="auto"):
-    """Evaluate quietly; return an object with COCOeval's ``stats`` and ``eval`` (None when nothing to evaluate)."""
+def _run_cocoeval(coco_gt, results, iou_type, backend):
+    """Evaluate quietly with a resolved ``backend``; return an object with COCOeval's ``stats`` and ``eval`` (None
+    when nothing to evaluate)."""
     if not results:
         return None
-    backend = resolve_backend(backend)
     if backend != "pycocotools":
         return (cocoeval_hotcoco if backend == "hotcoco" else cocoeval_fast).evaluate(coco_gt, results, iou_type)
     with contextlib.redirect_stdout(io.StringIO()):

@@ -18,9 +18,11 @@ from ..errors import UserError
 from ..models.outputs import parse_outputs
 from .backends import ONNX_RUN_MODES, RUN_MODES, create_backend, default_run_mode
 from .inputs import iter_sources, read_image
+from .quantize import INT8_NAME
 from .result import InstanceSegResult, decode_rle, encode_rle
 
-__all__ = ["InstanceSegResult", "Predictor", "RUN_MODES", "decode_rle", "encode_rle", "predict", "preprocess",
+__all__ = ["InstanceSegResult", "Predictor", "RUN_MODES", "decode_rle", "encode_rle", "make_feed", "predict",
+           "preprocess",
            "read_image"]
 
 
@@ -74,6 +76,19 @@ def preprocess(image, ops):
     return np.ascontiguousarray(im, dtype=np.float32), im_shape, scale
 
 
+def make_feed(images, ops):
+    """A model's feed dict for a batch of RGB images: each preprocessed, padded at the bottom / right to the
+    largest, with its ``im_shape`` and ``scale_factor`` rows."""
+    prepared = [preprocess(img, ops) for img in images]
+    max_h = max(p[0].shape[1] for p in prepared)
+    max_w = max(p[0].shape[2] for p in prepared)
+    batch = np.zeros((len(prepared), 3, max_h, max_w), np.float32)
+    for i, (im, _, _) in enumerate(prepared):
+        batch[i, :, :im.shape[1], :im.shape[2]] = im
+    return {"image": batch, "im_shape": np.stack([p[1] for p in prepared]),
+            "scale_factor": np.stack([p[2] for p in prepared])}
+
+
 class Predictor:
     """Predictor over an exported model folder (Paddle Inference, ONNX Runtime or OpenVINO, by ``run_mode``).
 
@@ -96,7 +111,7 @@ class Predictor:
         run_mode = run_mode or default_run_mode(self.device)
         if run_mode not in RUN_MODES:
             raise UserError(f"run_mode={run_mode!r} is not one of {', '.join(RUN_MODES)}")
-        onnx = "inference_int8.onnx" if run_mode.endswith("int8") else "inference.onnx"
+        onnx = INT8_NAME if run_mode.endswith("int8") else "inference.onnx"
         needed = ["inference.yml"] + ([onnx] if (self.model_dir / onnx).is_file() and run_mode in ONNX_RUN_MODES
                                       else ["inference.pdmodel", "inference.pdiparams"])
         missing = [n for n in needed if not (self.model_dir / n).is_file()]
@@ -120,15 +135,7 @@ class Predictor:
 
     def _run(self, images):
         """Preprocess a list of RGB images, run one forward pass, return raw outputs by name."""
-        prepared = [preprocess(img, self.info["Preprocess"]) for img in images]
-        max_h = max(p[0].shape[1] for p in prepared)
-        max_w = max(p[0].shape[2] for p in prepared)
-        batch = np.zeros((len(prepared), 3, max_h, max_w), np.float32)
-        for i, (im, _, _) in enumerate(prepared):
-            batch[i, :, :im.shape[1], :im.shape[2]] = im
-        feed = {"image": batch, "im_shape": np.stack([p[1] for p in prepared]),
-                "scale_factor": np.stack([p[2] for p in prepared])}
-        raw = dict(zip(self.output_names, self.backend.run(feed)))
+        raw = dict(zip(self.output_names, self.backend.run(make_feed(images, self.info["Preprocess"]))))
         return parse_outputs(self.arch, raw, len(images), [img.shape[:2] for img in images], self.box_mask_threshold)
 
     def _result(self, path, image, instances, threshold=None):

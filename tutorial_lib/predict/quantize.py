@@ -38,13 +38,12 @@ def _feeds(model_dir, images, max_images):
     """Preprocessed feed dicts (``image``, ``im_shape``, ``scale_factor``), one image each, as the predictor makes."""
     import yaml
 
-    from . import preprocess
+    from . import make_feed
 
     info = yaml.safe_load((Path(str(model_dir)) / "inference.yml").read_text(encoding="utf-8"))
     feeds = []
     for _, load in iter_sources(images):
-        image, im_shape, scale = preprocess(load(), info["Preprocess"])
-        feeds.append({"image": image[None], "im_shape": im_shape[None], "scale_factor": scale[None]})
+        feeds.append(make_feed([load()], info["Preprocess"]))
         if len(feeds) == max_images:
             break
     if not feeds:
