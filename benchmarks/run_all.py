@@ -31,6 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "benchmarks.md"
 LOGS = ROOT / "output" / "benchmarks" / "logs"
 
+SERVING_HOME = "output/benchmarks/serving_home"
+
 # name -> (arguments after `python`, rough minutes on 2 quiet cores)
 BENCHMARKS = {
     "coco_eval": (["benchmarks/coco_eval.py", "--warm"], 3),
@@ -46,6 +48,12 @@ BENCHMARKS = {
     "mask_rtdetr_finetune": (["benchmarks/mask_rtdetr_finetune.py"], 12),
     "engine_speed": (["benchmarks/engine.py", "speed"], 3),
     "engine_accuracy": (["benchmarks/engine.py", "accuracy", "--num_train", "128", "--epochs", "10"], 25),
+    # the serving benchmarks share one 4-epoch quick-start model, trained by the first of them that runs
+    "serving_load": (["benchmarks/serving_load.py", "--home", SERVING_HOME, "--images", "training", "demo",
+                      "--threshold", "0.05"], 6),
+    "serving_batching": (["benchmarks/serving_load.py", "--home", SERVING_HOME, "--images", "training",
+                          "--threshold", "0.05", "--clients", "8", "--requests", "16", "--max_batch_size", "4"], 5),
+    "serving_soak": (["benchmarks/serving_soak.py", "--home", SERVING_HOME, "--compare_untuned"], 15),
 }
 
 
@@ -110,7 +118,7 @@ def main():
     args = parser.parse_args()
     if args.list:
         for name, (argv, minutes) in BENCHMARKS.items():
-            print(f"{name:14s} ~{minutes:3d} min  python {' '.join(argv)}")
+            print(f"{name:20s} ~{minutes:3d} min  python {' '.join(argv)}")
         return 0
     names = args.only or list(BENCHMARKS)
     doc = DOC.read_text(encoding="utf-8")

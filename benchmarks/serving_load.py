@@ -1,12 +1,16 @@
 """Bounded load on the HTTP server (127.0.0.1): concurrent clients, p50/p99 latency, throughput, failures,
 and the ratio to the in-process pipeline's throughput (goal >= 0.9x, zero failed requests).
 
-    OMP_NUM_THREADS=2 python benchmarks/serving_load.py --model_dir DIR [--clients 4] [--requests 24] [--rounds 3]
+    OMP_NUM_THREADS=2 python benchmarks/serving_load.py [--model_dir DIR | --home DIR] [--images training demo]
+                                                        [--clients 4] [--requests 24] [--rounds 3]
                                                         [--max_batch_size 4 [--max_wait_ms 10]]
 
-Requests send the demo scene as base64 PNG, once asking for the overlay image (``visualize``, the default) and
-once without it; the in-process rate is ``pipeline.predict(path)`` in a loop, measured between the served runs.
-``--max_batch_size N`` (> 1) also runs a second server with micro-batching and reports both, round by round.
+The model is ``--model_dir``, else the 4-epoch quick-start model (32 images) built once in ``--home``, else the
+shipped quick-start model. Each image (a path, ``demo`` for data/remotesensing_demo.png, or ``training`` for the
+busiest training image of a quick-start model) is sent as base64, once asking for the overlay image
+(``visualize``, the default) and once without it; the in-process rate is ``pipeline.predict(path)`` in a loop,
+measured between the served runs. ``--max_batch_size N`` (> 1) also runs a second server with micro-batching and
+reports both, round by round. The last lines are a markdown table (what ``run_all.py`` copies).
 """
 import argparse
 import base64
@@ -74,73 +78,116 @@ def wait_ready(server, url, timeout_s=300):
     raise SystemExit("the server did not get ready")
 
 
+def quickstart_model(home):
+    """The 4-epoch quick-start model (32 generated images) the serving benchmarks use, trained once in ``home``."""
+    from tutorial_lib.quickstart import quickstart_model_dir
+
+    return quickstart_model_dir(epochs=4, num_train=32, home=home)
+
+
+def resolve_image(name, model_dir):
+    if name == "demo":
+        return DEMO
+    if name == "training":
+        from tutorial_lib.quickstart import training_scene
+
+        return training_scene(model_dir)
+    return Path(name)
+
+
+def serve_config(model_dir, model_name, workdir):
+    """A pipeline YAML in ``workdir`` that serves ``model_dir``."""
+    config = tl.get_pipeline_config("instance_segmentation", workdir)
+    cfg = yaml.safe_load(config.read_text())
+    cfg["SubModules"]["InstanceSegmentation"].update(model_dir=str(Path(model_dir).resolve()), model_name=model_name)
+    config.write_text(yaml.safe_dump(cfg))
+    return config
+
+
+def measure(pipeline, image, running, args):
+    """Alternate in-process and served rounds on one image; the rows of its table."""
+    next(pipeline.predict(str(image), threshold=args.threshold))  # warm-up
+    encoded = base64.b64encode(Path(image).read_bytes()).decode()
+    extra = {} if args.threshold is None else {"threshold": args.threshold}
+    bodies = {"visualize: false": {"image": encoded, "visualize": False, **extra},
+              "overlay image": {"image": encoded, "visualize": True, **extra}}
+    for _, url in running.values():
+        requests.post(url + "/instance-segmentation", json=bodies["overlay image"], timeout=120)  # warm-up
+    kinds = {f"{name}, {kind}": (name, body) for name in running for kind, body in bodies.items()}
+    rates = {"in-process": [], **{k: [] for k in kinds}}
+    latencies = {k: [] for k in kinds}
+    failures = dict.fromkeys(kinds, 0)
+    for _ in range(args.rounds):
+        rates["in-process"].append(in_process_rate(pipeline, str(image), args.threshold, args.requests))
+        for kind, (name, body) in kinds.items():
+            ms, failed, rate = load(running[name][1], body, args.clients, args.requests)
+            latencies[kind].append(ms)
+            rates[kind].append(rate)
+            failures[kind] += failed
+    base = float(np.median(rates["in-process"]))
+    rows = [("in-process", None, None, base, None)]
+    for kind in kinds:
+        ms = np.concatenate(latencies[kind])
+        rows.append((kind, np.percentile(ms, 50), np.percentile(ms, 99), float(np.median(rates[kind])),
+                     failures[kind]))
+    return base, rows
+
+
+def describe(pipeline, image, threshold):
+    from PIL import Image
+
+    with Image.open(image) as im:
+        size, fmt = max(im.size), im.format
+    instances = len(next(pipeline.predict(str(image), threshold=threshold)).boxes)
+    return f"{Path(image).name}, {size} px {fmt}, {instances} instances"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model_dir", help="exported model (default: the quick-start model)")
+    parser.add_argument("--model_dir", help="exported model")
+    parser.add_argument("--home", help="train / reuse the 4-epoch quick-start model in this TUTORIAL_LIB_HOME")
+    parser.add_argument("--images", nargs="+", default=["demo"], help="paths, `demo` or `training` (default: demo)")
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--requests", type=int, default=24, help="per round and kind")
     parser.add_argument("--rounds", type=int, default=3, help="in-process and served runs alternate, round by round")
     parser.add_argument("--run_mode", default="mkldnn")
-    parser.add_argument("--image", default=str(DEMO), help="image sent (default: the demo scene)")
     parser.add_argument("--threshold", type=float, help="score threshold of every request (default: the model's)")
     parser.add_argument("--max_batch_size", type=int, default=1, help="> 1: also serve with micro-batching")
     parser.add_argument("--max_wait_ms", type=float, default=10.0)
     args = parser.parse_args()
-    pipeline = tl.create_pipeline("instance_segmentation", model_dir=args.model_dir, run_mode=args.run_mode)
-    image = args.image
-    next(pipeline.predict(image, threshold=args.threshold))  # warm-up
-
-    config = tl.get_pipeline_config("instance_segmentation", Path("output") / "serving_load")
-    cfg = yaml.safe_load(config.read_text())
-    cfg["SubModules"]["InstanceSegmentation"].update(model_dir=str(Path(pipeline.predictor.model_dir).resolve()),
-                                                     model_name=pipeline.predictor.model_name)
-    config.write_text(yaml.safe_dump(cfg))
-    encoded = base64.b64encode(Path(image).read_bytes()).decode()
-    extra = {} if args.threshold is None else {"threshold": args.threshold}
-    bodies = {"visualize=false": {"image": encoded, "visualize": False, **extra},
-              "overlay image": {"image": encoded, "visualize": True, **extra}}
+    model_dir = args.model_dir or (quickstart_model(args.home) if args.home else None)
+    pipeline = tl.create_pipeline("instance_segmentation", model_dir=model_dir, run_mode=args.run_mode)
+    model_dir = pipeline.predictor.model_dir
+    images = [resolve_image(name, model_dir) for name in args.images]
+    config = serve_config(model_dir, pipeline.predictor.model_name, Path("output") / "serving_load")
     servers = {"served": []}
     if args.max_batch_size > 1:
-        servers[f"batched {args.max_batch_size}"] = ["--max_batch_size", str(args.max_batch_size),
-                                                     "--max_wait_ms", str(args.max_wait_ms)]
-    kinds = {f"{name}, {kind}": (name, body) for name in servers for kind, body in bodies.items()}
-    rates = {"in-process": [], **{k: [] for k in kinds}}
-    latencies = {k: [] for k in kinds}
-    failures = 0
-    running = {}
+        servers[f"batched (max {args.max_batch_size}, {args.max_wait_ms:g} ms)"] = [
+            "--max_batch_size", str(args.max_batch_size), "--max_wait_ms", str(args.max_wait_ms)]
+    running, results = {}, []
     try:
         for name, flags in servers.items():
             running[name] = start_server(config, args.run_mode, flags)
-        for name, (server, url) in running.items():
+        for server, url in running.values():
             wait_ready(server, url)
-            requests.post(url + "/instance-segmentation", json=bodies["overlay image"], timeout=120)  # warm-up
-        for _ in range(args.rounds):
-            rates["in-process"].append(in_process_rate(pipeline, image, args.threshold, args.requests))
-            for kind, (name, body) in kinds.items():
-                ms, failed, rate = load(running[name][1], body, args.clients, args.requests)
-                latencies[kind].append(ms)
-                rates[kind].append(rate)
-                failures += failed
+        for image in images:
+            results.append((describe(pipeline, image, args.threshold), *measure(pipeline, image, running, args)))
     finally:
         for server, _ in running.values():
             server.terminate()
             server.wait(30)
-    base = float(np.median(rates["in-process"]))
-    instances = len(next(pipeline.predict(image, threshold=args.threshold)).boxes)
-    print(f"{args.rounds} rounds of {args.requests} requests per kind, {args.clients} concurrent clients, "
-          f"run_mode={args.run_mode}, {Path(image).name} ({instances} instances); failed requests: {failures}")
-    rows = []
-    for kind in kinds:
-        ms = np.concatenate(latencies[kind])
-        rows.append((kind, np.percentile(ms, 50), np.percentile(ms, 99), float(np.median(rates[kind]))))
-    print(f"{'kind':34s} {'p50 ms':>7s} {'p99 ms':>7s} {'img/s':>6s} {'ratio':>6s}  (median of rounds; goal >= 0.9x)")
-    print(f"{'in-process pipeline':34s} {'':>7s} {'':>7s} {base:6.2f} {1:5.2f}x")
-    for kind, p50, p99, rate in rows:
-        print(f"{kind:34s} {p50:7.0f} {p99:7.0f} {rate:6.2f} {rate / base:5.2f}x")
-    print("\n| kind | p50 ms | p99 ms | images / s | × in-process (goal ≥ 0.9×) |\n|---|---|---|---|---|")
-    print(f"| in-process pipeline | | | {base:.2f} | 1.00× |")
-    for kind, p50, p99, rate in rows:
-        print(f"| {kind} | {p50:.0f} | {p99:.0f} | {rate:.2f} | **{rate / base:.2f}×** |")
+    print(f"{pipeline.predictor.model_name} ({model_dir}), run_mode={args.run_mode}, {args.clients} concurrent "
+          f"clients, {args.rounds} rounds of {args.requests} requests per kind (medians of the rounds)")
+    print("\n| image | kind | p50 ms | p99 ms | images / s | × in-process (goal ≥ 0.9×) | failed |")
+    print("|---|---|---|---|---|---|---|")
+    for label, base, rows in results:
+        for kind, p50, p99, rate, failed in rows:
+            if p50 is None:
+                print(f"| {label} | in-process pipeline | | | {rate:.2f} | 1.00× | |")
+            else:
+                print(f"| | {kind} | {p50:,.0f} | {p99:,.0f} | {rate:.2f} | **{rate / base:.2f}×** | {failed} |")
+    return 1 if any(r[4] for _, _, rows in results for r in rows[1:]) else 0
+
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -2,15 +2,16 @@
 sizes; no good request may fail, every bad one must get its 4xx; server RSS and latency are reported.
 
     OMP_NUM_THREADS=2 python benchmarks/serving_soak.py [--requests 2000] [--clients 4] [--home DIR]
-                                                         [--model_dir DIR] [--untuned]
+                                                         [--model_dir DIR] [--untuned | --compare_untuned]
 
 The model is the quick-start model (4 epochs, 32 images), built with
 ``tutorial_lib.quickstart.quickstart_model_dir`` into ``--home`` (default: a new temporary
 ``TUTORIAL_LIB_HOME``), unless ``--model_dir`` names an exported model. The server runs as
 ``python -m tutorial_lib --serve`` in a child process; ``--untuned`` serves with ``tune_memory=False`` (glibc's
-default mmap threshold, no trimming) for comparison. Targets: RSS after the last request <= 1.1x RSS after request 100,
-peak RSS <= 2x RSS once the model is loaded and warmed up, zero failed good requests. (With fewer than 200
-requests, the early reading is taken after request ``requests // 2``.)
+default mmap threshold, no trimming) for comparison, and ``--compare_untuned`` runs both, one after the other;
+the last lines are a markdown table of the runs (what ``run_all.py`` copies). Targets: RSS after the last request
+<= 1.1x RSS after request 100, peak RSS <= 2x RSS once the model is loaded and warmed up, zero failed good
+requests. (With fewer than 200 requests, the early reading is taken after request ``requests // 2``.)
 """
 import argparse
 import base64
@@ -24,7 +25,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from serving_load import wait_ready  # noqa: E402
+from serving_load import quickstart_model, wait_ready  # noqa: E402
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -118,13 +119,6 @@ def send(url, body):
     except (requests.RequestException, ValueError):
         status, ok_envelope = -1, False
     return status, ok_envelope, time.perf_counter() - start
-
-
-def build_model(home):
-    os.environ["TUTORIAL_LIB_HOME"] = str(home)
-    from tutorial_lib.quickstart import quickstart_model_dir
-
-    return quickstart_model_dir(epochs=4, num_train=32)
 
 
 def start_server(model_dir, workdir, untuned):
@@ -235,6 +229,22 @@ def report(m):
           f"peak / loaded: {m['rss_peak_mb'] / m['rss_loaded_mb']:.2f}x (target <= 2x)")
 
 
+def markdown(runs):
+    n = runs[0]["requests"]
+    print(f"\n| server | requests (good / bad) | good failed | bad with a wrong answer | p50 / p99 ms (good) | "
+          f"RSS loaded | after {runs[0]['early']} | after {n:,} | last / {runs[0]['early']} (≤ 1.1×) | "
+          f"peak / loaded (≤ 2×) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for m in runs:
+        server = ("glibc defaults (`--untuned`)" if m["untuned"] else
+                  "`tune_memory` (default: mmap threshold 4 MiB + trim when idle)")
+        print(f"| {server} | {m['requests']:,} ({m['good']} / {m['bad']}) | **{len(m['good_failed'])}** | "
+              f"**{len(m['bad_wrong'])}** | {m['p50_ms']:,.0f} / {m['p99_ms']:,.0f} | {m['rss_loaded_mb']:,.0f} MB | "
+              f"{m['rss_early_mb']:,.0f} MB | {m['rss_last_mb']:,.0f} MB | "
+              f"**{m['rss_last_mb'] / m['rss_early_mb']:.2f}×** | "
+              f"**{m['rss_peak_mb'] / m['rss_loaded_mb']:.2f}×** (peak {m['rss_peak_mb']:,.0f} MB) |")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000)
@@ -243,13 +253,17 @@ def main(argv=None):
     parser.add_argument("--home", help="TUTORIAL_LIB_HOME to build / reuse the quick-start model in")
     parser.add_argument("--model_dir", help="an exported model instead of the quick-start model")
     parser.add_argument("--untuned", action="store_true", help="serve with tune_memory=False")
+    parser.add_argument("--compare_untuned", action="store_true", help="soak the tuned, then the untuned server")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sizes", default=SIZES, help="image sizes of the good requests, WxH,WxH,...")
     args = parser.parse_args(argv)
-    model_dir = args.model_dir or build_model(args.home or tempfile.mkdtemp(prefix="tutorial_lib_home_"))
-    m = soak(model_dir, args.requests, args.clients, args.seed, args.untuned, args.good_fraction, args.sizes)
-    report(m)
-    return 0 if not m["good_failed"] and not m["bad_wrong"] and m["alive"] else 1
+    model_dir = args.model_dir or quickstart_model(args.home or tempfile.mkdtemp(prefix="tutorial_lib_home_"))
+    runs = []
+    for untuned in ([False, True] if args.compare_untuned else [args.untuned]):
+        runs.append(soak(model_dir, args.requests, args.clients, args.seed, untuned, args.good_fraction, args.sizes))
+        report(runs[-1])
+    markdown(runs)
+    return 0 if all(not m["good_failed"] and not m["bad_wrong"] and m["alive"] for m in runs) else 1
 
 
 if __name__ == "__main__":

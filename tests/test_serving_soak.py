@@ -23,3 +23,5 @@ def test_short_soak_fails_no_good_request(quickstart_model, tmp_path):
     assert "server still ready afterwards: True" in out
     rss = re.search(r"RSS: loaded\+warm (\d+) MB, after request 30 (\d+) MB", out)
     assert rss and int(rss.group(1)) > 100 and int(rss.group(2)) > 100  # a loaded model, measured
+    row = re.search(r"^\| `tune_memory`.*\| 60 \((\d+) / (\d+)\) \| \*\*0\*\* \| \*\*0\*\* \|", out, re.M)
+    assert row and tuple(map(int, row.groups())) == (good, bad)  # the markdown row run_all.py copies agrees
