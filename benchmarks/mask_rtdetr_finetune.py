@@ -20,6 +20,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import time
 from pathlib import Path
 
@@ -41,12 +42,15 @@ def seconds_per_iteration(log_path):
 def training_cost(tl, data, out, size, iterations):
     """Train Mask-RT-DETR-S at ``size`` px for one epoch of ``iterations`` batches of 2 (no evaluation)."""
     run_dir = out / f"cost_S_{size}"
+    shutil.rmtree(run_dir, ignore_errors=True)  # train.log appends: an earlier run's lines would be timed too
     start = time.perf_counter()
     tl.run("Mask-RT-DETR-S", {"Global.mode": "train", "Global.dataset_dir": str(data), "Global.output": str(run_dir),
                               "Global.seed": 0, "Train.epochs_iters": 1, "Train.batch_size": 2,
                               "Train.log_interval": 1, "Train.eval_interval": 1000, "Train.export_best": False,
                               "Architecture.input_size": size})
     per_iteration, logged = seconds_per_iteration(run_dir / "train.log")
+    if logged != iterations:  # one epoch, every iteration logged: anything else is not this run's log
+        raise RuntimeError(f"{run_dir / 'train.log'} logs {logged} iterations, expected {iterations}")
     return {"input_size": size, "batch_size": 2, "iterations_logged": logged,
             "s_per_iteration": round(per_iteration, 1), "wall_s": round(time.perf_counter() - start, 1)}
 
@@ -66,6 +70,7 @@ def finetune(tl, data, out, epochs, lr):
     split = Split(data, "val", allow_empty=True)
     before = coco_metrics(load_coco(split.path), predict_split(model, adapter, split, len(labels)), split.clsid2catid)
     run_dir = out / f"finetune_smoke_{epochs}"
+    shutil.rmtree(run_dir, ignore_errors=True)
     start = time.perf_counter()
     result = tl.run("Mask-RT-DETR-S-Smoke", {
         "Global.mode": "train", "Global.dataset_dir": str(data), "Global.output": str(run_dir), "Global.seed": 0,

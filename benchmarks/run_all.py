@@ -1,6 +1,6 @@
 """Rerun the benchmarks and write their tables into docs/benchmarks.md, so that the figures there come from the code.
 
-    python benchmarks/run_all.py                    # every benchmark (`make bench`; a few hours on 2 cores)
+    python benchmarks/run_all.py                    # every benchmark (`make bench`; about an hour on 2 cores)
     python benchmarks/run_all.py --only coco_eval int8
     python benchmarks/run_all.py --list             # names, commands, rough minutes on 2 cores
 
@@ -33,27 +33,27 @@ LOGS = ROOT / "output" / "benchmarks" / "logs"
 
 SERVING_HOME = "output/benchmarks/serving_home"
 
-# name -> (arguments after `python`, rough minutes on 2 quiet cores)
+# name -> (arguments after `python`, minutes measured on 2 quiet cores, AMD EPYC, 2026-12-05)
 BENCHMARKS = {
-    "coco_eval": (["benchmarks/coco_eval.py", "--warm"], 3),
+    "coco_eval": (["benchmarks/coco_eval.py", "--warm"], 2),
     "check_dataset": (["benchmarks/check_dataset.py", "--sizes", "1000", "10000"], 1),
     "hpi": (["benchmarks/hpi.py", "--models", "Mask-RT-DETR-S", "Mask-RT-DETR-M", "Mask-RT-DETR-L",
-             "Mask-RT-DETR-X", "Mask-RT-DETR-H", "--repeats", "3", "--with_quickstart", "--markdown"], 12),
-    "sliced": (["benchmarks/sliced.py", "--threshold", "0.05"], 2),
-    "large_scene": (["benchmarks/large_scene.py"], 5),
-    "mask_rtdetr": (["benchmarks/mask_rtdetr.py", "--sizes", "S", "M", "L", "X", "H", "--repeats", "3"], 10),
-    "mask_rtdetr_train": (["benchmarks/mask_rtdetr_train.py"], 6),
+             "Mask-RT-DETR-X", "Mask-RT-DETR-H", "--repeats", "3", "--with_quickstart", "--markdown"], 9),
+    "sliced": (["benchmarks/sliced.py", "--threshold", "0.05"], 1),
+    "large_scene": (["benchmarks/large_scene.py"], 2),
+    "mask_rtdetr": (["benchmarks/mask_rtdetr.py", "--sizes", "S", "M", "L", "X", "H", "--repeats", "3"], 6),
+    "mask_rtdetr_train": (["benchmarks/mask_rtdetr_train.py"], 4),
     # INT8 of the model mask_rtdetr_train.py trained (run that first; int8.py alone trains its own)
-    "int8": (["benchmarks/int8.py", "--trained_dir", "output/benchmarks/mask_rtdetr_easy_4_128_60"], 4),
-    "mask_rtdetr_finetune": (["benchmarks/mask_rtdetr_finetune.py"], 12),
-    "engine_speed": (["benchmarks/engine.py", "speed"], 3),
-    "engine_accuracy": (["benchmarks/engine.py", "accuracy", "--num_train", "128", "--epochs", "10"], 25),
+    "int8": (["benchmarks/int8.py", "--trained_dir", "output/benchmarks/mask_rtdetr_easy_4_128_60"], 2),
+    "mask_rtdetr_finetune": (["benchmarks/mask_rtdetr_finetune.py"], 8),
+    "engine_speed": (["benchmarks/engine.py", "speed"], 1),
+    "engine_accuracy": (["benchmarks/engine.py", "accuracy", "--num_train", "128", "--epochs", "10"], 19),
     # the serving benchmarks share one 4-epoch quick-start model, trained by the first of them that runs
     "serving_load": (["benchmarks/serving_load.py", "--home", SERVING_HOME, "--images", "training", "demo",
-                      "--threshold", "0.05"], 6),
+                      "--threshold", "0.05"], 4),
     "serving_batching": (["benchmarks/serving_load.py", "--home", SERVING_HOME, "--images", "training",
-                          "--threshold", "0.05", "--clients", "8", "--requests", "16", "--max_batch_size", "4"], 5),
-    "serving_soak": (["benchmarks/serving_soak.py", "--home", SERVING_HOME, "--compare_untuned"], 15),
+                          "--threshold", "0.05", "--clients", "8", "--requests", "16", "--max_batch_size", "4"], 1),
+    "serving_soak": (["benchmarks/serving_soak.py", "--home", SERVING_HOME, "--compare_untuned"], 6),
 }
 
 
@@ -122,7 +122,7 @@ def main():
         return 0
     names = args.only or list(BENCHMARKS)
     doc = DOC.read_text(encoding="utf-8")
-    for name in names:  # every block must exist before hours are spent
+    for name in names:  # every block must exist before an hour is spent
         replace_block(doc, name, "")
     failed = []
     for name in names:

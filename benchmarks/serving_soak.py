@@ -238,7 +238,7 @@ def markdown(runs):
     for m in runs:
         server = ("glibc defaults (`--untuned`)" if m["untuned"] else
                   "`tune_memory` (default: mmap threshold 4 MiB + trim when idle)")
-        print(f"| {server} | {m['requests']:,} ({m['good']} / {m['bad']}) | **{len(m['good_failed'])}** | "
+        print(f"| {server} | {m['requests']:,} ({m['good']:,} / {m['bad']:,}) | **{len(m['good_failed'])}** | "
               f"**{len(m['bad_wrong'])}** | {m['p50_ms']:,.0f} / {m['p99_ms']:,.0f} | {m['rss_loaded_mb']:,.0f} MB | "
               f"{m['rss_early_mb']:,.0f} MB | {m['rss_last_mb']:,.0f} MB | "
               f"**{m['rss_last_mb'] / m['rss_early_mb']:.2f}×** | "
