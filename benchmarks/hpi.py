@@ -13,6 +13,7 @@ detection of plain Paddle Inference found again (same class, box within 0.05 px,
 mask IoU of those.
 """
 import argparse
+import re
 import shutil
 import tempfile
 import time
@@ -105,19 +106,29 @@ def markdown(measured):
     print("\n" + "\n".join(lines))
 
 
-def survey(workdir):
+def survey(workdir, markdown=False):
+    """Export every registered model with random weights, convert it and load it once in ONNX Runtime."""
     print(f"{'model':32s} {'ONNX':5s} {'convert s':>9s}  why not (operators paddle2onnx cannot map)")
+    rows = []
     for m in list_models():
         out = Path(workdir) / m["name"]
         export_untrained(m["name"], out)
         start = time.perf_counter()
         try:
             convert_to_onnx(out)
-            verdict, ops = "yes", ""
+            verdict, why = "yes", ""
         except UnsupportedModelError as exc:
-            verdict, ops = "no", ", ".join(exc.ops) or str(exc).split(";")[0]
-        print(f"{m['name']:32s} {verdict:5s} {time.perf_counter() - start:9.1f}  {ops}", flush=True)
+            verdict = "no"
+            why = (f"paddle2onnx has no mapping for {', '.join(f'`{op}`' for op in exc.ops)}" if exc.ops else
+                   re.sub(r"Load model from \S+ failed:", "", str(exc).split(";")[0].replace(f"{m['name']} ", "", 1)))
+        seconds = time.perf_counter() - start
+        rows.append((m["name"], verdict, seconds, why))
+        print(f"{m['name']:32s} {verdict:5s} {seconds:9.1f}  {why}", flush=True)
         shutil.rmtree(out)
+    if markdown:
+        print("\n| model | converts and loads in ONNX Runtime | seconds | why not |\n|---|---|---|---|")
+        for name, verdict, seconds, why in rows:
+            print(f"| {name} | {verdict} | {seconds:.0f} | {why} |")
 
 
 def main():
@@ -134,7 +145,7 @@ def main():
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         if args.survey:
-            survey(tmp)
+            survey(tmp, args.markdown)
             return
         dirs = args.model_dir
         if not dirs:
