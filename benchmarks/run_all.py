@@ -39,7 +39,7 @@ BENCHMARKS = {
     "check_dataset": (["benchmarks/check_dataset.py", "--sizes", "1000", "10000"], 1),
     "hpi": (["benchmarks/hpi.py", "--models", "Mask-RT-DETR-S", "Mask-RT-DETR-M", "Mask-RT-DETR-L",
              "Mask-RT-DETR-X", "Mask-RT-DETR-H", "--repeats", "3", "--with_quickstart", "--markdown"], 9),
-    "onnx_survey": (["benchmarks/hpi.py", "--survey", "--markdown"], 5),
+    "onnx_survey": (["benchmarks/hpi.py", "--survey", "--markdown"], 3),
     "sliced": (["benchmarks/sliced.py", "--threshold", "0.05"], 1),
     "large_scene": (["benchmarks/large_scene.py"], 2),
     "mask_rtdetr": (["benchmarks/mask_rtdetr.py", "--sizes", "S", "M", "L", "X", "H", "--repeats", "3"], 6),

@@ -112,8 +112,8 @@ def serve_config(model_dir, model_name, workdir):
 
 
 def measure(pipeline, image, running, args):
-    """Alternate in-process and served rounds on one image; the rows of its table."""
-    next(pipeline.predict(str(image), threshold=args.threshold))  # warm-up
+    """Alternate in-process and served rounds on one image; its label and the rows of its table."""
+    instances = len(next(pipeline.predict(str(image), threshold=args.threshold)).boxes)  # and a warm-up
     encoded = base64.b64encode(Path(image).read_bytes()).decode()
     extra = {} if args.threshold is None else {"threshold": args.threshold}
     bodies = {"visualize: false": {"image": encoded, "visualize": False, **extra},
@@ -137,15 +137,14 @@ def measure(pipeline, image, running, args):
         ms = np.concatenate(latencies[kind])
         rows.append((kind, np.percentile(ms, 50), np.percentile(ms, 99), float(np.median(rates[kind])),
                      failures[kind]))
-    return base, rows
+    return image_label(image, instances), base, rows
 
 
-def describe(pipeline, image, threshold):
+def image_label(image, instances):
     from PIL import Image
 
     with Image.open(image) as im:
         size, fmt = max(im.size), im.format
-    instances = len(next(pipeline.predict(str(image), threshold=threshold)).boxes)
     return f"{Path(image).name}, {size} px {fmt}, {instances} instances"
 
 
@@ -178,7 +177,7 @@ def main():
         for server, url in running.values():
             wait_ready(server, url)
         for image in images:
-            results.append((describe(pipeline, image, args.threshold), *measure(pipeline, image, running, args)))
+            results.append(measure(pipeline, image, running, args))
     finally:
         for server, _ in running.values():
             server.terminate()

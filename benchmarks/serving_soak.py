@@ -25,13 +25,12 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from serving_load import quickstart_model, wait_ready  # noqa: E402
+from serving_load import quickstart_model, serve_config, wait_ready  # noqa: E402
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import requests
-import yaml
 
 SIZES = "256x256,320x192,640x480,800x600,1024x768,1440x1080"  # width x height
 UNTUNED_SERVER = """
@@ -122,15 +121,10 @@ def send(url, body):
 
 
 def start_server(model_dir, workdir, untuned):
-    import tutorial_lib as tl
+    from tutorial_lib.quickstart import exported_model_name
     from tutorial_lib.serving import free_port
 
-    config = tl.get_pipeline_config("instance_segmentation", workdir)
-    cfg = yaml.safe_load(config.read_text())
-    info = yaml.safe_load((Path(model_dir) / "inference.yml").read_text())
-    cfg["SubModules"]["InstanceSegmentation"].update(model_dir=str(Path(model_dir).resolve()),
-                                                     model_name=info["Global"]["model_name"])
-    config.write_text(yaml.safe_dump(cfg))
+    config = serve_config(model_dir, exported_model_name(model_dir), workdir)
     port = free_port()
     command = ([sys.executable, "-c", UNTUNED_SERVER, str(config), str(port)] if untuned else
                [sys.executable, "-m", "tutorial_lib", "--serve", "--pipeline", str(config), "--port", str(port)])

@@ -22,8 +22,7 @@ from .quantize import INT8_NAME
 from .result import InstanceSegResult, decode_rle, encode_rle
 
 __all__ = ["InstanceSegResult", "Predictor", "RUN_MODES", "decode_rle", "encode_rle", "make_feed", "predict",
-           "preprocess",
-           "read_image"]
+           "preprocess", "read_image"]
 
 
 def preprocess(image, ops):
