@@ -16,8 +16,10 @@ Every user error ends with a non-zero exit and one line on stderr (``--debug`` s
 """
 import argparse
 import json
+import signal
 import sys
 
+from .engine.stop import TrainingStopped
 from .errors import UserError
 
 COMMANDS = ("sample", "models", "pipelines", "demo", "download", "quantize")
@@ -254,9 +256,12 @@ def main(argv=None):
             raise
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except TrainingStopped as exc:  # Ctrl-C or SIGTERM during training: a checkpoint to resume from was written
+        print(f"interrupted ({exc})", file=sys.stderr)
+        return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return 128 + signal.SIGINT
     except Exception as exc:  # a bug, not a user error: still one line unless --debug
         if debug:
             raise

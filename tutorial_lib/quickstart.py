@@ -107,20 +107,11 @@ def evaluate_exported(model_dir, dataset_dir, split="val", run_mode=None):
     return {k: metrics[k] for k in ("AP", "AP50", "AP75", "bbox_AP", "bbox_AP50")}
 
 
-def _resume_point(train_dir):
-    """The checkpoint an interrupted quick-start training resumes from (``interrupted/`` or the newest
-    ``epoch_N/``), or None."""
-    interrupted = train_dir / "interrupted" / "interrupted.pdstates"
-    if interrupted.is_file():
-        return interrupted.with_suffix("")
-    epochs = sorted(train_dir.glob("epoch_*/epoch_*.pdstates"), key=lambda p: int(p.stem.split("_")[1]))
-    return epochs[-1].with_suffix("") if epochs else None
-
-
 def quickstart_model_dir(device="cpu", epochs=DEFAULT_EPOCHS, num_train=DEFAULT_TRAIN, home=None):
     """Exported model folder of the quick-start model: exported from the shipped weights on first use (default
     settings), otherwise trained once (about 10 minutes on 2 CPU cores for the defaults)."""
     from .data.sample import generate_sample
+    from .engine import checkpoint
     from .modes import run
 
     root = quickstart_root(epochs, num_train, home)
@@ -136,15 +127,13 @@ def quickstart_model_dir(device="cpu", epochs=DEFAULT_EPOCHS, num_train=DEFAULT_
         shutil.rmtree(stale, ignore_errors=True)
     for stale in root.glob(".data.*"):  # an interrupted sample generation
         shutil.rmtree(stale, ignore_errors=True)
-    resume = _resume_point(train_dir)
+    resume = checkpoint.newest(train_dir)
     print(f"No model_dir given: {'resuming' if resume else 'training'} {MODEL} on the generated sample "
           f"({num_train} images, {epochs} epochs, seed {SEED}) once; cached in {root}")
     dataset = generate_sample(root / "data", preset="ci", num_train=num_train, seed=SEED, progress=False)["dataset_dir"]
     overrides = {"Global.mode": "train", "Global.dataset_dir": dataset, "Global.output": str(train_dir),
                  "Global.device": device, "Global.seed": SEED, "Train.epochs_iters": epochs,
-                 "Train.eval_interval": epochs}
-    if resume is not None:
-        overrides["Train.resume_path"] = str(resume)
+                 "Train.eval_interval": epochs, "Train.resume_path": "auto"}
     run(MODEL, overrides)
     return model_dir
 

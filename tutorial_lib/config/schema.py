@@ -20,7 +20,23 @@ DEFAULTS = {
         "seed": 42,
     },
     "CheckDataset": {
-        "convert": {"enable": False, "src_dataset_type": None},
+        "convert": {
+            "enable": False,
+            "src_dataset_type": None,
+            # src_dataset_type=GeoTIFF only (tutorial_lib.data.geochips): rasters in Global.dataset_dir -> COCO chips
+            "label_files": None,  # polygon files (GeoJSON/GeoPackage/Shapefile); None: those in Global.dataset_dir
+            "class_column": None,  # the labels' class column ...
+            "class_name": None,  # ... or one class for every polygon
+            "bands": None,  # 3 band numbers (R, G, B) or 1 (grey); None: 1-3
+            "chip_size": 512,
+            "overlap": 0.0,  # fraction of chip_size shared by neighbouring chips
+            "nodata_threshold": 0.5,  # chips with more no-data than this fraction are skipped
+            "min_area_fraction": 0.25,  # a polygon piece cut by a chip border is kept from this share of the whole
+            "image_format": "png",
+            "split_by": "blocks",  # val = whole rasters, or spatial blocks of block_size pixels
+            "block_size": 2048,
+            "val_fraction": 0.2,
+        },
         "split": {"enable": False, "train_percent": None, "val_percent": None},
     },
     "Train": {
@@ -30,7 +46,8 @@ DEFAULTS = {
         "learning_rate": 0.0001,
         "pretrain_weight_path": None,
         "warmup_steps": 0,
-        "resume_path": None,
+        "resume_path": None,  # a checkpoint, or auto: the newest in Global.output (none: a new run)
+        "save_interval_iters": None,  # also a latest/ checkpoint every N iterations
         "log_interval": 10,
         "eval_interval": 1,
         "amp": None,
@@ -52,7 +69,9 @@ DEFAULTS = {
 # Allowed values for keys whose value is one of a few words.
 CHOICES = {
     "Global.mode": MODES,
-    "CheckDataset.convert.src_dataset_type": (None, "COCO", "LabelMe", "VOC"),
+    "CheckDataset.convert.src_dataset_type": (None, "COCO", "LabelMe", "VOC", "GeoTIFF"),
+    "CheckDataset.convert.split_by": ("raster", "blocks"),
+    "CheckDataset.convert.image_format": ("png", "jpg"),
     "Predict.kernel_option.run_mode": ("paddle", "mkldnn", "trt_fp32", "trt_fp16", "onnxruntime", "openvino",
                                        "onnxruntime_int8", "openvino_int8"),
     "Train.amp": (None, "OFF", "O1", "O2"),

@@ -7,11 +7,17 @@ With weight EMA (``Architecture.use_ema``) PaddleDetection's trainer swaps the t
 evaluation, export and prediction, which read ``.pdparams``, use them) and ``.pdema`` the raw training weights;
 resuming loads ``.pdema`` into the model and ``.pdparams`` into the average. This module does the same."""
 import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import UserError
-from ..models.weights import weights_file
+from ..models.weights import load_matching, load_pretrained
 from . import runtime
+from .optim import load_optimizer_state
+
+__all__ = ["save", "save_training", "load_training", "copy_checkpoint", "resolve", "load_states", "load_params",
+           "load_matching", "load_pretrained", "newest", "Progress", "resume_or_load"]
+RESUMABLE = ("interrupted", "latest")  # plus epoch_N: the folders Train.resume_path=auto looks in
 
 
 def save(folder, name, model, optimizer=None, states=None):
@@ -107,40 +113,69 @@ def load_params(prefix):
     return paddle.load(str(prefix) + ".pdparams")
 
 
-def load_matching(model, state, strict=False):
-    """Load the tensors of ``state`` whose names and shapes match ``model``'s; return (loaded, skipped).
-
-    ``skipped`` lists ``(name, reason)``: layers whose shape depends on the number of classes
-    (classification and mask logits) are re-initialised this way when a checkpoint has another class count.
-    """
-    own = model.state_dict()
-    loaded, skipped, matched = [], [], {}
-    for name, value in state.items():
-        if name not in own:
-            skipped.append((name, "not in this model"))
-            continue
-        if list(value.shape) != list(own[name].shape):
-            skipped.append((name, f"shape {list(value.shape)} != {list(own[name].shape)}"))
-            continue
-        matched[name] = value
-        loaded.append(name)
-    if strict and (skipped or len(loaded) != len(own)):
-        missing = [n for n in own if n not in matched]
-        reason = skipped[0] if skipped else (missing[0], "missing from checkpoint")
-        raise UserError(f"checkpoint does not match the model: {reason[0]} ({reason[1]})")
-    model.set_state_dict(matched)
-    return loaded, skipped
+def newest(out):
+    """The prefix of the checkpoint in ``out`` that is furthest into training (``interrupted/``, ``latest/`` or
+    ``epoch_N/``, by the epoch and iteration their ``.pdstates`` record), or None when there is none."""
+    out = Path(out)
+    candidates = [out / name / name for name in RESUMABLE] + [d / d.name for d in out.glob("epoch_*") if d.is_dir()]
+    positions = []
+    for prefix in candidates:
+        states = load_states(prefix) if Path(str(prefix) + ".pdparams").is_file() else {}
+        if "epoch" in states:
+            positions.append(((int(states["epoch"]), int(states.get("step", 0))), str(prefix)))
+    return Path(max(positions)[1]) if positions else None
 
 
-def load_pretrained(model, path, log=print):
-    """Official or own ``.pdparams`` -> model; class-dependent layers that do not fit are re-initialised."""
+@dataclass
+class Progress:
+    """Where a run starts: epoch and iteration (0-based), the metric history, the best epoch so far and the running
+    loss sums of a half-done epoch (all empty for a new run)."""
+
+    epoch: int = 0
+    step: int = 0
+    history: list = field(default_factory=list)
+    best: dict = None
+    partial: dict = None
+
+
+def resume_or_load(train_cfg, out, model, optimizer, schedule, ema, total_steps, steps_per_epoch, adapter, log):
+    """Detectron2's ``resume_or_load``: with ``Train.resume_path`` (a checkpoint, or ``auto`` for the newest in
+    ``out``), restore the weights, optimizer, learning-rate schedule, weight average and progress of a training
+    run; otherwise load ``Train.pretrain_weight_path`` (if set) into ``model`` through the adapter, and start at 0.
+    Returns a :class:`Progress`."""
+    resume = train_cfg.get("resume_path")
+    if resume == "auto":
+        resume = newest(out)
+        log(f"Train.resume_path=auto: {'resuming from ' + str(resume) if resume else 'no checkpoint in ' + str(out)}")
+    if not resume:
+        if train_cfg.get("pretrain_weight_path"):
+            adapter.load_pretrained(model, train_cfg["pretrain_weight_path"], log=log)
+        return Progress()
     paddle = runtime.setup()
-    file = weights_file(path)
-    state = paddle.load(str(file))
-    loaded, skipped = load_matching(model, state)
-    if not loaded:
-        raise UserError(f"Train.pretrain_weight_path={path} shares no layer with this model; wrong checkpoint?")
-    log(f"pretrained weights {file.name}: {len(loaded)} tensors loaded"
-        + (f", {len(skipped)} re-initialised because they do not fit this model (e.g. other num_classes): "
-           + ", ".join(name for name, _ in skipped[:6]) + (" ..." if len(skipped) > 6 else "") if skipped else ""))
-    return loaded, skipped
+    prefix = resolve(resume, "Train.resume_path")
+    states = load_states(prefix)
+    if not states or "epoch" not in states:
+        raise UserError(f"Train.resume_path={resume}: {prefix}.pdstates is missing; resume needs a checkpoint "
+                        "written by training (epoch_N/, best_model/, latest/ or interrupted/)")
+    if states.get("total_steps") not in (None, total_steps) or states.get("steps_per_epoch") not in (
+            None, steps_per_epoch):
+        raise UserError(f"Train.resume_path={resume} was trained with {states.get('total_steps')} iterations in all "
+                        f"({states.get('steps_per_epoch')} per epoch), this run has {total_steps} "
+                        f"({steps_per_epoch} per epoch): use the same Train.epochs_iters, batch_size, dataset and devices")
+    raw, averaged = load_training(prefix)
+    load_matching(model, raw, strict=True)
+    opt_path = Path(str(prefix) + ".pdopt")
+    if opt_path.is_file():
+        load_optimizer_state(optimizer, model, paddle.load(str(opt_path)))
+    if ema is not None:
+        if averaged is not None and states.get("ema"):
+            ema.resume(averaged, states["ema"])
+        else:
+            log(f"{prefix}.pdparams was trained without EMA (no .pdema); the weight average starts now")
+    progress = Progress(int(states["epoch"]), int(states.get("step", 0)), list(states.get("history", [])),
+                        states.get("best"), states.get("partial"))
+    position = progress.epoch * steps_per_epoch + progress.step
+    if hasattr(schedule, "last_epoch") and schedule.last_epoch != position:
+        schedule.step(position)
+    log(f"resumed from {prefix}.pdparams at epoch {progress.epoch + 1}, iteration {progress.step}")
+    return progress

@@ -8,7 +8,8 @@ earlier one wrote during the same stage)::
     CallbackHook       train(cfg, callback=...)
     EvalHook           COCO bbox / mask AP every Train.eval_interval epochs (EMA weights when EMA is on)
     CheckpointHook     epoch_N/ (last Train.keep_last_epochs kept) and best_model/ (highest mask AP)
-    InterruptHook      Ctrl-C, or KeyboardInterrupt raised by a hook -> interrupted/ to resume from
+    PeriodicCheckpointHook  latest/ every Train.save_interval_iters iterations (when set)
+    InterruptHook      Ctrl-C, SIGTERM, or KeyboardInterrupt raised by a hook -> interrupted/ to resume from
     ExportBestHook     best_model/inference/ at the end (Train.export_best)
     TrainResultWriter  train_result.json and metrics.csv (PaddleX's layout)
 
@@ -149,7 +150,7 @@ def epoch_dirs(history, out):
 class CheckpointHook(HookBase):
     """After every epoch: ``epoch_N/`` (only the last ``keep_last`` are kept), a copy in ``best_model/`` when the
     epoch's mask AP is at least the best so far, ``epoch_N/inference/`` with ``export_every_epoch``; the
-    ``interrupted/`` checkpoint of an earlier, resumed run is removed. ``states``: what every ``.pdstates`` holds
+    ``interrupted/`` and ``latest/`` checkpoints, older now, are removed. ``states``: what every ``.pdstates`` holds
     besides the training progress (meta, seed, schedule length). ``best``: the best so far of a resumed run."""
 
     def __init__(self, out, states, optimizer_state, keep_last=1, ema=None, best=None, export_every_epoch=False):
@@ -184,14 +185,50 @@ class CheckpointHook(HookBase):
         dirs = epoch_dirs(t.history, out)
         for old in dirs[:-self.keep_last]:
             shutil.rmtree(old)
-        if (out / "interrupted").exists():
-            shutil.rmtree(out / "interrupted")
+        for stale in ("interrupted", "latest"):  # older than epoch_N now
+            if (out / stale).exists():
+                shutil.rmtree(out / stale)
+
+
+def save_progress(out, name, trainer, states, optimizer_state, ema=None):
+    """``out/name/name.*``: a checkpoint at the trainer's exact position (epoch, iteration, the epoch's running loss
+    sums), written beside the old one and renamed over it, so that a kill during the write leaves the previous
+    checkpoint whole. Returns the paths written, by extension."""
+    t, folder, staging = trainer, Path(out) / name, Path(out) / f".{name}.writing"
+    if staging.exists():
+        shutil.rmtree(staging)
+    checkpoint.save_training(staging, name, t.model, optimizer_state(t.optimizer, t.model),
+                             {**states, **t.progress()}, ema)
+    if folder.exists():
+        shutil.rmtree(folder)
+    staging.rename(folder)
+    return checkpoint_files(folder, name)
+
+
+class PeriodicCheckpointHook(HookBase):
+    """Every ``every`` iterations (``Train.save_interval_iters``): ``latest/latest.*`` at that iteration, replacing
+    the previous one, so that a run killed without warning (``SIGKILL``, a power cut) loses at most ``every``
+    iterations; ``-o Train.resume_path=auto`` picks it up. Skipped at an epoch's last iteration, where
+    :class:`CheckpointHook` writes ``epoch_N/``."""
+
+    def __init__(self, out, every, states, optimizer_state, ema=None, log=None):
+        self.out, self.every, self.states = Path(out), max(1, int(every)), dict(states)
+        self.optimizer_state, self.ema, self.log = optimizer_state, ema, log
+
+    def after_step(self):
+        t = self.trainer
+        if (t.global_step + 1) % self.every or t.steps_done == t.steps_per_epoch:
+            return
+        save_progress(self.out, "latest", t, self.states, self.optimizer_state, self.ema)
+        if self.log is not None:
+            self.log(f"checkpoint latest/ at epoch {t.epoch + 1}, iteration {t.steps_done}")
 
 
 # ----------------------------------------------------------------------------- at the end
 class InterruptHook(HookBase):
-    """When training stops with KeyboardInterrupt: ``interrupted/interrupted.*`` at the exact iteration (with the
-    epoch's running loss sums), so that ``-o Train.resume_path=.../interrupted.pdparams`` continues it."""
+    """When training stops with KeyboardInterrupt (Ctrl-C, ``SIGTERM``, or raised by a hook):
+    ``interrupted/interrupted.*`` at the exact iteration (with the epoch's running loss sums), so that
+    ``-o Train.resume_path=.../interrupted.pdparams`` (or ``auto``) continues it."""
 
     def __init__(self, out, states, optimizer_state, ema=None, log=None):
         self.out, self.states, self.optimizer_state, self.ema, self.log = Path(out), dict(states), optimizer_state, \
@@ -201,12 +238,9 @@ class InterruptHook(HookBase):
         t = self.trainer
         if not t.interrupted:
             return
-        states = {**self.states, **t.progress()}
-        folder = self.out / "interrupted"
-        paths = checkpoint.save_training(folder, "interrupted", t.model, self.optimizer_state(t.optimizer, t.model),
-                                         states, self.ema)
+        paths = save_progress(self.out, "interrupted", t, self.states, self.optimizer_state, self.ema)
         if self.log is not None:
-            self.log(f"interrupted at epoch {t.epoch + 1}, iteration {states['step']}; resume with "
+            self.log(f"interrupted at epoch {t.epoch + 1}, iteration {t.steps_done}; resume with "
                      f"-o Train.resume_path={paths['pdparams']}")
 
 

@@ -5,6 +5,7 @@ seeding, device selection, and the process's place in data-parallel training (ra
 ``PADDLE_TRAINERS_NUM`` in every training process)."""
 import os
 import random
+import signal
 import time
 
 import numpy as np
@@ -12,6 +13,7 @@ import numpy as np
 from ..errors import UserError
 from ..models.paddledet import import_ppdet
 from ..paddle_env import import_paddle
+from .stop import TrainingStopped, graceful_stop
 
 
 def setup():
@@ -116,11 +118,12 @@ def spawn(func, args=(), nprocs=2, device="cpu", grace_s=20.0):
     ``device``, or gloo CPU processes for ``cpu``); return their return values by rank.
 
     A UserError in any process is raised here as a UserError, any other error as a RuntimeError with the
-    process's traceback. When process 0 stops with KeyboardInterrupt (Ctrl-C, or raised by a hook), the others,
-    left waiting on a collective, are ended after ``grace_s`` seconds and KeyboardInterrupt is raised here.
+    process's traceback. ``SIGTERM`` sent to this process is passed on to the training processes, which stop
+    after the same iteration (:mod:`.stop`). When process 0 stops with KeyboardInterrupt (Ctrl-C, ``SIGTERM``, or
+    raised by a hook), the others, left waiting on a collective, are ended after ``grace_s`` seconds and
+    :class:`.stop.TrainingStopped` is raised here.
     ``func`` and ``args`` must be picklable (module-level functions)."""
     import multiprocessing
-    import queue as queue_module
 
     context = multiprocessing.get_context("spawn")
     outcomes = context.Queue()
@@ -128,7 +131,6 @@ def spawn(func, args=(), nprocs=2, device="cpu", grace_s=20.0):
                  for r, env in enumerate(process_envs(nprocs, device))]
     for process in processes:
         process.start()
-    results, deadline = {}, None
 
     def stop_all():
         for process in processes:
@@ -136,6 +138,21 @@ def spawn(func, args=(), nprocs=2, device="cpu", grace_s=20.0):
                 process.terminate()
             process.join()
 
+    def forward(signum):  # SIGTERM may reach only the launcher (Kubernetes, systemd): pass it on; Ctrl-C reaches all
+        if signum != signal.SIGTERM:
+            return
+        for process in processes:
+            if process.is_alive() and process.pid is not None:
+                os.kill(process.pid, signum)
+
+    with graceful_stop(forward=forward) as request:
+        return _collect(processes, outcomes, nprocs, grace_s, stop_all, request)
+
+
+def _collect(processes, outcomes, nprocs, grace_s, stop_all, request):
+    import queue as queue_module
+
+    results, deadline = {}, None
     try:
         while len(results) < nprocs:
             try:
@@ -164,7 +181,7 @@ def spawn(func, args=(), nprocs=2, device="cpu", grace_s=20.0):
         raise
     stop_all()
     if results.get(0, ("interrupted",))[0] == "interrupted":
-        raise KeyboardInterrupt("training process 0 was interrupted")
+        raise TrainingStopped(request.signum or signal.SIGINT)
     return [results[r][1] if r in results else None for r in range(nprocs)]
 
 

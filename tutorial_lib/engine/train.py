@@ -9,7 +9,9 @@ Outputs in ``Global.output`` follow PaddleX's layout::
     best_model/            best_model.pdparams/.pdopt/.pdstates + inference/ (exported at the end unless
                            Train.export_best=False, e.g. in hyper-parameter sweeps)
     epoch_N/               epoch_N.pdparams/.pdopt/.pdstates (the last Train.keep_last_epochs epochs)
-    interrupted/           written when training is interrupted (Ctrl-C); resume from it
+    latest/                every Train.save_interval_iters iterations (when set), replaced each time
+    interrupted/           written when training is stopped (Ctrl-C, SIGTERM: engine/stop.py); resume from it
+                           (-o Train.resume_path=output/interrupted/interrupted.pdparams, or =auto for the newest)
 
 With ``Architecture.use_ema`` (the Mask-RT-DETR recipe) every checkpoint also has ``NAME.pdema``: as in
 PaddleDetection, ``.pdparams`` then holds the moving average of the weights (what evaluation during training, the
@@ -41,10 +43,10 @@ from .common import model_meta, predict_split, prepare
 from .data import Split, check_num_classes, read_categories, steps_per_epoch, train_batches
 from .ema import ModelEMA, ema_settings
 from .hooks import (CSV_FIELDS, CallbackHook, CheckpointHook, EMAHook, EvalHook, ExportBestHook, InterruptHook,
-                    LogHook, TrainLog, TrainResultWriter)
+                    LogHook, PeriodicCheckpointHook, TrainLog, TrainResultWriter)
 from ..models.adapters import get_adapter
 from .metrics import coco_metrics
-from .optim import build_optimizer, build_schedule, load_optimizer_state, optimizer_state
+from .optim import build_optimizer, build_schedule, optimizer_state
 from .trainer import Trainer
 
 __all__ = ["train", "spawn_train", "CSV_FIELDS", "TrainLog"]
@@ -122,10 +124,6 @@ def _train(cfg, callback=None, hooks=None):
 
     runtime.seed_all(seed)
     model = adapter.build_model(num_classes)
-    resume = t.get("resume_path")
-    if t.get("pretrain_weight_path") and not resume:
-        load = getattr(adapter, "load_pretrained", None) or checkpoint.load_pretrained  # an adapter may map keys
-        load(model, t["pretrain_weight_path"], log=lambda m: (log(m), say(m)))
 
     batch_size = int(t["batch_size"])
     if world > 1 and len(train_split) < batch_size * world:
@@ -139,36 +137,8 @@ def _train(cfg, callback=None, hooks=None):
     optimizer = build_optimizer(arch.get("optimizer"), schedule, model)
     ema_kwargs = ema_settings(arch)
     ema = ModelEMA(model, **ema_kwargs) if ema_kwargs and main else None  # the weights are the same everywhere
-
-    start_epoch, start_step, history, best, partial = 0, 0, [], None, None
-    if resume:
-        prefix = checkpoint.resolve(resume, "Train.resume_path")
-        states = checkpoint.load_states(prefix)
-        if not states or "epoch" not in states:
-            raise UserError(f"Train.resume_path={resume}: {prefix}.pdstates is missing; resume needs a checkpoint "
-                            "written by training (epoch_N/, best_model/ or interrupted/)")
-        if states.get("total_steps") not in (None, total) or states.get("steps_per_epoch") not in (None, steps):
-            raise UserError(f"Train.resume_path={resume} was trained with {states.get('total_steps')} iterations "
-                            f"in all ({states.get('steps_per_epoch')} per epoch); this run has {total} "
-                            f"({steps} per epoch): use the same Train.epochs_iters, batch_size, dataset and number "
-                            "of devices")
-        raw, averaged = checkpoint.load_training(prefix)
-        checkpoint.load_matching(model, raw, strict=True)
-        opt_path = Path(str(prefix) + ".pdopt")
-        if opt_path.is_file():
-            load_optimizer_state(optimizer, model, paddle.load(str(opt_path)))
-        if ema is not None:
-            if averaged is not None and states.get("ema"):
-                ema.resume(averaged, states["ema"])
-            else:
-                log(f"{prefix}.pdparams was trained without EMA (no .pdema); the weight average starts now")
-        start_epoch, start_step = int(states["epoch"]), int(states.get("step", 0))
-        history = list(states.get("history", []))
-        best = states.get("best")
-        partial = states.get("partial")
-        if hasattr(schedule, "last_epoch") and schedule.last_epoch != start_epoch * steps + start_step:
-            schedule.step(start_epoch * steps + start_step)
-        log(f"resumed from {prefix}.pdparams at epoch {start_epoch + 1}, iteration {start_step}")
+    start = checkpoint.resume_or_load(t, out, model, optimizer, schedule, ema, total, steps, adapter,
+                                      log=lambda m: (log(m), say(m)))
 
     if main:
         save_config(cfg, out / "config.yaml")
@@ -203,6 +173,7 @@ def _train(cfg, callback=None, hooks=None):
             return coco_metrics(coco_val, predictions, val_split.clsid2catid)
 
         states = {"meta": meta, "seed": seed, "total_steps": total, "steps_per_epoch": steps}
+        every = t.get("save_interval_iters")
         export = ExportBestHook(out, meta) if t.get("export_best", True) else None
         default_hooks = [
             EMAHook(ema) if ema is not None else None,
@@ -210,7 +181,8 @@ def _train(cfg, callback=None, hooks=None):
             CallbackHook(callback) if callback is not None else None,
             EvalHook(evaluate, t.get("eval_interval") or 1, ema=ema, log=log),
             CheckpointHook(out, states, optimizer_state, keep_last=t.get("keep_last_epochs") or 1, ema=ema,
-                           best=best, export_every_epoch=bool(t.get("export_every_epoch"))),
+                           best=start.best, export_every_epoch=bool(t.get("export_every_epoch"))),
+            PeriodicCheckpointHook(out, every, states, optimizer_state, ema=ema, log=log) if every else None,
             InterruptHook(out, states, optimizer_state, ema=ema, log=log),
             export,
             TrainResultWriter(out, result, export=export, log=log),
@@ -218,8 +190,8 @@ def _train(cfg, callback=None, hooks=None):
         ]
     train_model = paddle.DataParallel(model, find_unused_parameters=True) if world > 1 else model
     trainer = Trainer(model, optimizer, loader, epochs=epochs, steps_per_epoch=steps, seed=seed, schedule=schedule,
-                      amp=amp, train_model=train_model, start_epoch=start_epoch, start_step=start_step,
-                      history=history, partial=partial, hooks=default_hooks)
+                      amp=amp, train_model=train_model, start_epoch=start.epoch, start_step=start.step,
+                      history=start.history, partial=start.partial, hooks=default_hooks)
     trainer.train()
     best = trainer.best
     return {**result, "history": [{k: v for k, v in r.items() if k != "dir"} for r in trainer.history],

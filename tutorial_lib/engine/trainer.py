@@ -8,6 +8,11 @@ The loop::
                      after_epoch            (the epoch's averaged losses are in ``trainer.row``)
     after_train                             (always; ``trainer.interrupted`` / ``trainer.completed`` say why)
 
+Stopping: while ``train`` runs, ``SIGINT`` (Ctrl-C) and ``SIGTERM`` ask the loop to stop after the iteration in
+progress (:mod:`.stop`); it raises :class:`.stop.TrainingStopped` (a ``KeyboardInterrupt``) there, and the
+``after_train`` hooks see ``trainer.interrupted``. In data-parallel training the processes agree on it through the
+loss all-reduce, so all of them stop after the same iteration.
+
 ``run_step``: paddle is re-seeded from ``(seed, global iteration)``, forward, backward (loss scaled under AMP),
 optimizer step (gradient clipping is the optimizer's ``grad_clip``), learning-rate schedule step. Together with
 batches that are a pure function of ``(seed, epoch, step)`` (:mod:`.data`), a run resumed from any iteration ends
@@ -17,12 +22,14 @@ Data parallel: pass the ``paddle.DataParallel`` wrapper as ``train_model`` and t
 loop runs the wrapper (gradients are averaged across processes) and reports losses averaged across processes.
 """
 import math
+import signal
 import time
 import weakref
 
 from ..errors import UserError
 from ..paddle_env import import_paddle
 from . import runtime
+from .stop import StopRequest, TrainingStopped, graceful_stop
 
 
 class HookBase:
@@ -84,6 +91,7 @@ class Trainer:
         self.values, self.lr, self.row = {}, None, None
         self.sums, self.count = {}, 0
         self.interrupted = self.completed = self.ending_epoch = False
+        self.stop_request, self.stop_agreed = StopRequest(), False
         self.hooks = []
         self.register_hooks(hooks)
 
@@ -99,16 +107,17 @@ class Trainer:
         """Run from ``start_epoch``/``start_step`` to the end; return ``self.history``."""
         for hook in self.hooks:  # hooks appended to ``trainer.hooks`` after construction
             hook.trainer = weakref.proxy(self)
-        try:
-            self._call("before_train")
-            for self.epoch in range(self.start_epoch, self.epochs):
-                self.run_epoch()
-            self.completed = True
-        except KeyboardInterrupt:
-            self.interrupted = True
-            raise
-        finally:
-            self._call("after_train")
+        with graceful_stop() as self.stop_request:
+            try:
+                self._call("before_train")
+                for self.epoch in range(self.start_epoch, self.epochs):
+                    self.run_epoch()
+                self.completed = True
+            except KeyboardInterrupt:
+                self.interrupted = True
+                raise
+            finally:
+                self._call("after_train")
         return self.history
 
     def run_epoch(self):
@@ -126,6 +135,8 @@ class Trainer:
             self.run_step(inputs)
             self.steps_done = self.step + 1
             self._call("after_step")
+            if self.stop_agreed:
+                raise TrainingStopped(self.stop_request.signum or signal.SIGTERM)
         if self.lr is None:  # resumed at the very end of an epoch: no step ran in this process yet
             self.lr = self.optimizer.get_lr()
         self.row = {"epoch": self.epoch + 1, "iters": (self.epoch + 1) * self.steps_per_epoch, "lr": self.lr,
@@ -153,7 +164,9 @@ class Trainer:
         self.optimizer.clear_grad()
         if hasattr(self.schedule, "step"):
             self.schedule.step()
-        values = runtime.mean_across_ranks({k: float(v) for k, v in outputs.items()})
+        values = runtime.mean_across_ranks({**{k: float(v) for k, v in outputs.items()},
+                                            "_stop": float(self.stop_request.requested)})
+        self.stop_agreed = values.pop("_stop") > 0  # any process asked: all stop after this iteration
         if not math.isfinite(values["loss"]):
             raise UserError(f"the loss became {values['loss']} at iteration {self.global_step + 1}; "
                             "lower Train.learning_rate or raise Train.warmup_steps")

@@ -24,6 +24,7 @@ import numpy as np
 from ..errors import UserError
 from ..paddle_env import import_paddle
 from .outputs import SEGM_ARCHS, output_names, parse_outputs
+from .weights import load_pretrained
 
 _PRISTINE = None
 _PPDET_READY = False
@@ -182,6 +183,12 @@ class PaddleDetAdapter:
                 target = args["target_size"]
                 return float(min(target) if isinstance(target, (list, tuple)) else target)
         raise UserError("Architecture.EvalReader needs a Resize op")
+
+    @staticmethod
+    def load_pretrained(model, path, log=print):
+        """Official or own ``.pdparams`` -> ``model`` by parameter name and shape (:func:`.weights.load_pretrained`);
+        class-dependent layers that do not fit are re-initialised. Returns ``(loaded, skipped)``."""
+        return load_pretrained(model, path, log=log)
 
     def compose(self, mode, num_classes):
         import_ppdet()

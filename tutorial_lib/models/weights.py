@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from ..errors import UserError
+from ..paddle_env import import_paddle
 
 
 def cache_dir():
@@ -53,3 +54,42 @@ def weights_file(path, sha256=None, progress=True, retries=3):
     if not file.is_file():
         raise UserError(f"pretrain_weight_path={path}: no such file")
     return file
+
+
+def load_matching(model, state, strict=False):
+    """Load the tensors of ``state`` whose names and shapes match ``model``'s; return (loaded, skipped).
+
+    ``skipped`` lists ``(name, reason)``: layers whose shape depends on the number of classes
+    (classification and mask logits) are re-initialised this way when a checkpoint has another class count.
+    """
+    own = model.state_dict()
+    loaded, skipped, matched = [], [], {}
+    for name, value in state.items():
+        if name not in own:
+            skipped.append((name, "not in this model"))
+            continue
+        if list(value.shape) != list(own[name].shape):
+            skipped.append((name, f"shape {list(value.shape)} != {list(own[name].shape)}"))
+            continue
+        matched[name] = value
+        loaded.append(name)
+    if strict and (skipped or len(loaded) != len(own)):
+        missing = [n for n in own if n not in matched]
+        reason = skipped[0] if skipped else (missing[0], "missing from checkpoint")
+        raise UserError(f"checkpoint does not match the model: {reason[0]} ({reason[1]})")
+    model.set_state_dict(matched)
+    return loaded, skipped
+
+
+def load_pretrained(model, path, log=print):
+    """Official or own ``.pdparams`` -> model; class-dependent layers that do not fit are re-initialised."""
+    paddle = import_paddle()
+    file = weights_file(path)
+    state = paddle.load(str(file))
+    loaded, skipped = load_matching(model, state)
+    if not loaded:
+        raise UserError(f"Train.pretrain_weight_path={path} shares no layer with this model; wrong checkpoint?")
+    log(f"pretrained weights {file.name}: {len(loaded)} tensors loaded"
+        + (f", {len(skipped)} re-initialised because they do not fit this model (e.g. other num_classes): "
+           + ", ".join(name for name, _ in skipped[:6]) + (" ..." if len(skipped) > 6 else "") if skipped else ""))
+    return loaded, skipped
