@@ -23,7 +23,7 @@ LAYERS = [
     ("predict", ["predict"]),
     ("pipeline", ["pipeline"]),
     ("serving", ["serving"]),
-    ("app", ["modes", "quickstart", "demo", "cli", "bench", "widgets", "__init__", "__main__"]),
+    ("app", ["modes", "steps", "quickstart", "demo", "cli", "bench", "widgets", "__init__", "__main__"]),
 ]
 DEPLOYMENT = ("predict", "pipeline", "serving")
 TRAINING_STACK = re.compile(r"^(ppdet(\.|$)|tutorial_lib\.engine(\.|$))")

@@ -7,6 +7,8 @@ Every tutorial step is usable three ways with the same names: a notebook cell, t
     tl.generate_sample("data/remote_sense_sample")             # step 4: the embedded sample dataset
     tl.run("Mask-RT-DETR-S", ["Global.mode=check_dataset",       # any mode, PaddleX-style overrides
                               "Global.dataset_dir=data/remote_sense_sample"])
+    run = tl.train("MaskRCNN-ResNet18-FPN-S", "data/remote_sense_sample", epochs=10)   # typed steps (steps.py)
+    print(run.command, run.best_mask_ap)
     for result in tl.create_pipeline("instance_segmentation").predict("data/remotesensing_demo.png"):
         result.print(); result.save_to_img("output/"); result.save_to_json("output/")
 
@@ -27,10 +29,13 @@ __version__ = "0.1.0"
 
 # name -> module it comes from (relative to this package); loaded on first attribute access
 _LAZY = {
+    # notebooks 04-06: the steps as typed functions (tl.steps.predict for step 6)
+    "check_dataset": ".steps", "train": ".steps", "evaluate": ".steps", "export": ".steps",
     # notebook 01/04: data
     "load_coco": ".data.coco", "draw_coco_image": ".viz", "draw_instances": ".viz",
     "coco_to_labelme": ".data.convert", "coco_to_voc": ".data.convert",
     "download_dataset": ".data.download", "list_backups": ".data.split", "undo_split": ".data.split",
+    "chip_dataset": ".data.geochips",  # GeoTIFF scenes + polygon labels -> COCO chips
     # notebook 02/07: the quick-start model
     "quickstart_model_dir": ".quickstart", "training_scene": ".quickstart",
     # notebook 03: measuring models
@@ -41,13 +46,14 @@ _LAZY = {
     "export_untrained": ".engine.export", "UnsupportedModelError": ".predict.onnx_export",
     "quantize_int8": ".predict.quantize", "int8_tradeoff": ".predict.quantize",
     "BackgroundServer": ".serving", "Client": ".serving", "tile_grid": ".pipeline.sliced",
+    "evaluate_scene": ".pipeline.scene_eval", "TileGrid": ".pipeline.scene_eval",  # a merged scene vs its labels
     # the notebooks' browsers and helpers
     "DatasetBrowser": ".widgets", "RunComparer": ".widgets", "PredictionBrowser": ".widgets",
     "SceneViewer": ".widgets", "GPU_MODEL": ".widgets", "default_model": ".widgets", "run_dir": ".widgets",
     "trained_model_dir": ".widgets", "table": ".widgets", "plot_accuracy_vs_size": ".widgets",
     "busiest_image": ".widgets", "fold": ".widgets", "capture_output": ".widgets", "plot_merge_modes": ".widgets",
 }
-_SUBMODULES = ("widgets", "predict", "pipeline", "serving", "data", "models", "engine", "viz", "structures", "bench")
+_SUBMODULES = ("steps", "widgets", "predict", "pipeline", "serving", "data", "models", "engine", "viz", "structures", "bench")
 
 __all__ = ["UserError", "create_pipeline", "generate_sample", "get_pipeline_config", "list_models", "list_pipelines",
            "load_config", "run", "CPU_MODEL", *sorted(_LAZY)]
