@@ -103,96 +103,126 @@ def _train(cfg, callback=None, hooks=None):
     runtime.init_distributed()
     rank, world = runtime.rank(), runtime.world_size()
     main = rank == 0
-    g, t = cfg["Global"], cfg["Train"]
+    g, t, arch = cfg["Global"], cfg["Train"], cfg["Architecture"]
     out = Path(g["output"])
+    log, say = (TrainLog(out / "train.log"), print) if main else (_quiet, _quiet)
     if main:
         out.mkdir(parents=True, exist_ok=True)
     adapter = get_adapter(cfg)
-    categories = read_categories(g["dataset_dir"], "train")
-    num_classes = check_num_classes(t["num_classes"], categories)
-    val_names = [c["name"] for c in read_categories(g["dataset_dir"], "val")]
-    label_list = [c["name"] for c in categories]
-    if val_names != label_list:
-        raise UserError("instance_train.json and instance_val.json list different categories; "
-                        "both splits must share one category list")
-    log = TrainLog(out / "train.log") if main else (lambda message: None)
-    say = print if main else (lambda message: None)
-    train_split = Split(g["dataset_dir"], "train", allow_empty=False)
-    val_split = Split(g["dataset_dir"], "val", allow_empty=True) if main else None
-    seed = int(g["seed"])
-    meta = model_meta(cfg, num_classes, label_list)
+    data = TrainData.read(g["dataset_dir"], t["num_classes"], with_val=main)
+    seed, batch_size, epochs = int(g["seed"]), int(t["batch_size"]), int(t["epochs_iters"])
+    steps = _steps_per_epoch(len(data.train), batch_size, world)
+    total = epochs * steps
 
     runtime.seed_all(seed)
-    model = adapter.build_model(num_classes)
-
-    batch_size = int(t["batch_size"])
-    if world > 1 and len(train_split) < batch_size * world:
-        raise UserError(f"{len(train_split)} training images are fewer than one global batch "
-                        f"({world} processes x Train.batch_size={batch_size}); lower Train.batch_size")
-    steps = steps_per_epoch(len(train_split), batch_size * world)
-    epochs = int(t["epochs_iters"])
-    total = epochs * steps
-    arch = cfg["Architecture"]
+    model = adapter.build_model(data.num_classes)
     schedule = build_schedule(arch.get("schedule"), float(t["learning_rate"]), int(t.get("warmup_steps") or 0), total)
     optimizer = build_optimizer(arch.get("optimizer"), schedule, model)
     ema_kwargs = ema_settings(arch)
     ema = ModelEMA(model, **ema_kwargs) if ema_kwargs and main else None  # the weights are the same everywhere
     start = checkpoint.resume_or_load(t, out, model, optimizer, schedule, ema, total, steps, adapter,
                                       log=lambda m: (log(m), say(m)))
-
+    amp = _amp_level(t, g["device"], lambda m: (log(m), say(m)))
     if main:
         save_config(cfg, out / "config.yaml")
-    amp = t.get("amp") if t.get("amp") in ("O1", "O2") else None
-    if amp and g["device"] == "cpu":
-        message = f"Train.amp={t['amp']} needs a GPU; training in float32 on the CPU"
-        log(message)
-        say(message)
-        amp = None
+    log(f"train {g['model']} on {g['dataset_dir']}: {len(data.train)} images, {data.num_classes} classes, "
+        f"{epochs} epochs x {steps} iterations, batch {batch_size}{f' in {world} processes' if world > 1 else ''}, "
+        f"lr {t['learning_rate']}, device {g['device']}"
+        + (f", EMA decay {ema.decay} ({ema.decay_type})" if ema is not None else ""))
 
-    transforms, batch_transforms = adapter.compose("train", num_classes)
-
-    def loader(epoch, start_step):
-        for step, batch in train_batches(train_split, transforms, batch_transforms, batch_size, seed, epoch,
-                                         start_step=start_step, rank=rank, world_size=world):
-            yield step, adapter.to_inputs(batch)
-
-    result = {"model_name": g["model"], "label_dict": {str(i): n for i, n in enumerate(label_list)},
-              "train_log": str(out / "train.log"), "visualdl_log": "", "config": str(out / "config.yaml"),
-              "models": OrderedDict(), "done_flag": False}
-    processes = f" in {world} processes" if world > 1 else ""
-    log(f"train {g['model']} on {g['dataset_dir']}: {len(train_split)} images, {num_classes} classes, "
-        f"{epochs} epochs x {steps} iterations, batch {batch_size}{processes}, lr {t['learning_rate']}, "
-        f"device {g['device']}" + (f", EMA decay {ema.decay} ({ema.decay_type})" if ema is not None else ""))
-
-    default_hooks = []
-    if main:
-        coco_val = load_coco(val_split.path)
-
-        def evaluate(eval_model):
-            predictions = predict_split(eval_model, adapter, val_split, num_classes)
-            return coco_metrics(coco_val, predictions, val_split.clsid2catid)
-
-        states = {"meta": meta, "seed": seed, "total_steps": total, "steps_per_epoch": steps}
-        every = t.get("save_interval_iters")
-        export = ExportBestHook(out, meta) if t.get("export_best", True) else None
-        default_hooks = [
-            EMAHook(ema) if ema is not None else None,
-            LogHook(log, t.get("log_interval") or 10, desc=f"train {g['model']}"),
-            CallbackHook(callback) if callback is not None else None,
-            EvalHook(evaluate, t.get("eval_interval") or 1, ema=ema, log=log),
-            CheckpointHook(out, states, optimizer_state, keep_last=t.get("keep_last_epochs") or 1, ema=ema,
-                           best=start.best, export_every_epoch=bool(t.get("export_every_epoch"))),
-            PeriodicCheckpointHook(out, every, states, optimizer_state, ema=ema, log=log) if every else None,
-            InterruptHook(out, states, optimizer_state, ema=ema, log=log),
-            export,
-            TrainResultWriter(out, result, export=export, log=log),
-            *(hooks or []),
-        ]
-    train_model = paddle.DataParallel(model, find_unused_parameters=True) if world > 1 else model
-    trainer = Trainer(model, optimizer, loader, epochs=epochs, steps_per_epoch=steps, seed=seed, schedule=schedule,
-                      amp=amp, train_model=train_model, start_epoch=start.epoch, start_step=start.step,
-                      history=start.history, partial=start.partial, hooks=default_hooks)
+    result = _result_stub(g["model"], out, data.labels)
+    states = {"meta": model_meta(cfg, data.num_classes, data.labels), "seed": seed, "total_steps": total,
+              "steps_per_epoch": steps}
+    trainer = Trainer(model, optimizer, _loader(adapter, data, batch_size, seed, rank, world), epochs=epochs,
+                      steps_per_epoch=steps, seed=seed, schedule=schedule, amp=amp,
+                      train_model=paddle.DataParallel(model, find_unused_parameters=True) if world > 1 else model,
+                      start_epoch=start.epoch, start_step=start.step, history=start.history, partial=start.partial,
+                      hooks=build_hooks(cfg, adapter, data, states, ema, start.best, result, log, callback, hooks)
+                      if main else [])
     trainer.train()
     best = trainer.best
     return {**result, "history": [{k: v for k, v in r.items() if k != "dir"} for r in trainer.history],
             "best_epoch": best["epoch"] if best else None, "output": str(out)}
+
+
+def _quiet(message):
+    pass
+
+
+class TrainData:
+    """The training split, the val split (process 0 only: it evaluates), the label list and class count."""
+
+    def __init__(self, train, val, labels, num_classes):
+        self.train, self.val, self.labels, self.num_classes = train, val, labels, num_classes
+
+    @classmethod
+    def read(cls, dataset_dir, num_classes, with_val=True):
+        categories = read_categories(dataset_dir, "train")
+        num_classes = check_num_classes(num_classes, categories)
+        labels = [c["name"] for c in categories]
+        if [c["name"] for c in read_categories(dataset_dir, "val")] != labels:
+            raise UserError("instance_train.json and instance_val.json list different categories; "
+                            "both splits must share one category list")
+        return cls(Split(dataset_dir, "train", allow_empty=False),
+                   Split(dataset_dir, "val", allow_empty=True) if with_val else None, labels, num_classes)
+
+
+def _steps_per_epoch(num_images, batch_size, world):
+    if world > 1 and num_images < batch_size * world:
+        raise UserError(f"{num_images} training images are fewer than one global batch "
+                        f"({world} processes x Train.batch_size={batch_size}); lower Train.batch_size")
+    return steps_per_epoch(num_images, batch_size * world)
+
+
+def _amp_level(t, device, announce):
+    """``O1`` / ``O2`` on a GPU; None (float32) otherwise, said once when AMP was asked for on the CPU."""
+    amp = t.get("amp") if t.get("amp") in ("O1", "O2") else None
+    if amp and device == "cpu":
+        announce(f"Train.amp={t['amp']} needs a GPU; training in float32 on the CPU")
+        return None
+    return amp
+
+
+def _loader(adapter, data, batch_size, seed, rank, world):
+    """``loader(epoch, start_step)`` for the trainer: this process's shard of each batch, as model inputs."""
+    transforms, batch_transforms = adapter.compose("train", data.num_classes)
+
+    def loader(epoch, start_step):
+        for step, batch in train_batches(data.train, transforms, batch_transforms, batch_size, seed, epoch,
+                                         start_step=start_step, rank=rank, world_size=world):
+            yield step, adapter.to_inputs(batch)
+    return loader
+
+
+def _result_stub(model_name, out, labels):
+    """``train_result.json`` before the first epoch (PaddleX's keys; the hooks fill ``models`` and ``done_flag``)."""
+    return {"model_name": model_name, "label_dict": {str(i): n for i, n in enumerate(labels)},
+            "train_log": str(out / "train.log"), "visualdl_log": "", "config": str(out / "config.yaml"),
+            "models": OrderedDict(), "done_flag": False}
+
+
+def build_hooks(cfg, adapter, data, states, ema, best, result, log, callback=None, hooks=None):
+    """The default hooks of process 0, in the order :mod:`.hooks` documents, then ``hooks``."""
+    g, t = cfg["Global"], cfg["Train"]
+    out = Path(g["output"])
+    coco_val = load_coco(data.val.path)
+
+    def evaluate(eval_model):
+        predictions = predict_split(eval_model, adapter, data.val, data.num_classes)
+        return coco_metrics(coco_val, predictions, data.val.clsid2catid)
+
+    every = t.get("save_interval_iters")
+    export = ExportBestHook(out, states["meta"]) if t.get("export_best", True) else None
+    return [
+        EMAHook(ema) if ema is not None else None,
+        LogHook(log, t.get("log_interval") or 10, desc=f"train {g['model']}"),
+        CallbackHook(callback) if callback is not None else None,
+        EvalHook(evaluate, t.get("eval_interval") or 1, ema=ema, log=log),
+        CheckpointHook(out, states, optimizer_state, keep_last=t.get("keep_last_epochs") or 1, ema=ema, best=best,
+                       export_every_epoch=bool(t.get("export_every_epoch"))),
+        PeriodicCheckpointHook(out, every, states, optimizer_state, ema=ema, log=log) if every else None,
+        InterruptHook(out, states, optimizer_state, ema=ema, log=log),
+        export,
+        TrainResultWriter(out, result, export=export, log=log),
+        *(hooks or []),
+    ]

@@ -11,7 +11,7 @@ The loop::
 Stopping: while ``train`` runs, ``SIGINT`` (Ctrl-C) and ``SIGTERM`` ask the loop to stop after the iteration in
 progress (:mod:`.stop`); it raises :class:`.stop.TrainingStopped` (a ``KeyboardInterrupt``) there, and the
 ``after_train`` hooks see ``trainer.interrupted``. In data-parallel training the processes agree on it through the
-loss all-reduce, so all of them stop after the same iteration.
+next iteration's loss all-reduce, so all of them stop after the same iteration.
 
 ``run_step``: paddle is re-seeded from ``(seed, global iteration)``, forward, backward (loss scaled under AMP),
 optimizer step (gradient clipping is the optimizer's ``grad_clip``), learning-rate schedule step. Together with
@@ -135,7 +135,7 @@ class Trainer:
             self.run_step(inputs)
             self.steps_done = self.step + 1
             self._call("after_step")
-            if self.stop_agreed:
+            if self.stop_agreed or (self.stop_request.requested and runtime.world_size() == 1):
                 raise TrainingStopped(self.stop_request.signum or signal.SIGTERM)
         if self.lr is None:  # resumed at the very end of an epoch: no step ran in this process yet
             self.lr = self.optimizer.get_lr()
