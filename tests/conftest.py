@@ -29,6 +29,16 @@ def sample_dir(tmp_path_factory):
     return out
 
 
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory):
+    """8 train / 4 val generated images at 128 px (seed 0): the training tests' data, made once per session."""
+    from tutorial_lib.data.sample import generate_sample
+
+    out = tmp_path_factory.mktemp("tiny") / "tiny_sample"
+    generate_sample(out, num_train=8, num_val=4, image_size=128, seed=0, progress=False)
+    return out
+
+
 @pytest.fixture(scope="session", autouse=True)
 def tutorial_lib_home(tmp_path_factory):
     """A fresh model cache for the session (never the user's ~/.cache); notebook kernels inherit it."""

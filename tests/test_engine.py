@@ -26,13 +26,6 @@ def overrides(dataset_dir, output, **extra):
 
 
 @pytest.fixture(scope="module")
-def tiny_dataset(tmp_path_factory):
-    out = tmp_path_factory.mktemp("tiny") / "tiny_sample"
-    tl.generate_sample(out, num_train=8, num_val=4, image_size=128, seed=0, progress=False)
-    return out
-
-
-@pytest.fixture(scope="module")
 def trained(tiny_dataset, tmp_path_factory):
     out = tmp_path_factory.mktemp("trained") / "run"
     result = tl.run(SMOKE_MODEL, overrides(tiny_dataset, out))

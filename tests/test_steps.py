@@ -5,7 +5,6 @@ import shlex
 
 import pytest
 
-import tutorial_lib as tl
 from tutorial_lib import steps
 from tutorial_lib.cli import main as cli_main
 from tutorial_lib.config import load_config
@@ -14,11 +13,9 @@ from tutorial_lib.config.loader import parse_override
 MODEL = "MaskRCNN-ResNet18-FPN-S"
 
 
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
-    out = tmp_path_factory.mktemp("steps") / "data"
-    tl.generate_sample(out, num_train=4, num_val=2, image_size=128, seed=0, progress=False)
-    return out
+@pytest.fixture
+def dataset(tiny_dataset):
+    return tiny_dataset
 
 
 def command_overrides(command):
@@ -36,7 +33,7 @@ def test_override_text_reads_back_as_the_value(value):
 
 def test_check_dataset_equals_its_cli_twin(dataset, tmp_path):
     result = steps.check_dataset(MODEL, dataset, output=tmp_path / "api")
-    assert result.check_pass and result.attributes["train_images"] == 4
+    assert result.check_pass and result.attributes["train_images"] == 8
     assert "PASSED" in result.summary()
     model, overrides = command_overrides(result.command)
     assert model == MODEL and "Global.mode=check_dataset" in overrides
@@ -64,7 +61,7 @@ def test_train_evaluate_export_predict(dataset, tmp_path):
 
     evaluated = steps.evaluate(MODEL, dataset, run.best_weights, output=tmp_path / "eval",
                                options={"Architecture.input_size": 128})
-    assert evaluated.num_images == 2 and evaluated.mask_ap == evaluated.metrics["AP"]
+    assert evaluated.num_images == 4 and evaluated.mask_ap == evaluated.metrics["AP"]
     assert "Evaluate.weight_path=" + str(run.best_weights) in command_overrides(evaluated.command)[1]
 
     exported = steps.export(MODEL, run.best_weights, output=tmp_path / "export",

@@ -26,11 +26,9 @@ def overrides(dataset, out, **extra):
     return base
 
 
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
-    out = tmp_path_factory.mktemp("stop") / "data"
-    tl.generate_sample(out, num_train=8, num_val=2, image_size=128, seed=0, progress=False)
-    return out
+@pytest.fixture
+def dataset(tiny_dataset):
+    return tiny_dataset
 
 
 def wait_for(path, text, process, timeout=240):
