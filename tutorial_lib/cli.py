@@ -11,6 +11,8 @@
     python -m tutorial_lib --serve --pipeline instance_segmentation --host 127.0.0.1 --port 8080
     python -m tutorial_lib --paddle2onnx --paddle_model_dir output/best_model/inference --onnx_model_dir out_onnx
     python -m tutorial_lib quantize --model_dir output/best_model/inference --calibration DATASET/images
+    python -m tutorial_lib chip --rasters scenes/ --label_files labels.gpkg --class_column class --output data/chips
+    python -m tutorial_lib evaluate_scene --pred out/scene.geojson --labels labels.gpkg --tiles scene.tif
 
 Every user error ends with a non-zero exit and one line on stderr (``--debug`` shows the traceback).
 """
@@ -22,7 +24,7 @@ import sys
 from .engine.stop import TrainingStopped
 from .errors import UserError
 
-COMMANDS = ("sample", "models", "pipelines", "demo", "download", "quantize")
+COMMANDS = ("sample", "models", "pipelines", "demo", "download", "quantize", "chip", "evaluate_scene")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -161,7 +163,10 @@ def _command_parser(command):
     parser.add_argument("--debug", action="store_true")
     if command == "sample":
         parser.add_argument("--output", default="data/remote_sense_sample", help="dataset folder to write")
-        parser.add_argument("--preset", default="ci", help="ci (64/16 images, 256 px) or full (480/120, 512 px)")
+        parser.add_argument("--preset", default="ci",
+                            help="clip-art scenes: ci (64/16 images, 256 px) or full (480/120, 512 px); realistic "
+                                 "aerial scenes: pretrain (4000/256, 256 px, 0.3-2 m/px), reader (160/64, 256 px, "
+                                 "another sensor and season, 0.3-0.5 m/px) or reader-ci (its first 32/16)")
         parser.add_argument("--num_train", type=int)
         parser.add_argument("--num_val", type=int)
         parser.add_argument("--image_size", type=int)
@@ -181,7 +186,50 @@ def _command_parser(command):
         parser.add_argument("--model_dir", required=True, help="exported model folder (one that converts to ONNX)")
         parser.add_argument("--calibration", required=True, help="calibration images: a folder or an image")
         parser.add_argument("--max_images", type=int, default=32, help="calibrate on at most this many images")
+    elif command == "chip":
+        _chip_arguments(parser)
+    elif command == "evaluate_scene":
+        _evaluate_scene_arguments(parser)
     return parser
+
+
+def _chip_arguments(parser):
+    """The flags of ``chip``: named like the ``CheckDataset.convert`` keys, with their defaults."""
+    from .config.schema import DEFAULTS
+
+    keys, seed = DEFAULTS["CheckDataset"]["convert"], DEFAULTS["Global"]["seed"]
+    parser.add_argument("--rasters", nargs="+", required=True, help="GeoTIFF files or folders of them")
+    parser.add_argument("--label_files", nargs="+", required=True, help="GeoJSON / GeoPackage / Shapefile polygons")
+    parser.add_argument("--output", required=True, help="dataset folder to write (COCO, tutorial layout)")
+    parser.add_argument("--class_column", help="the labels' class column")
+    parser.add_argument("--class_name", help="one class for every polygon (labels without a class column)")
+    parser.add_argument("--bands", nargs="+", type=int, help="3 band numbers (R G B) or 1 (grey); default 1-3")
+    parser.add_argument("--chip_size", type=int, default=keys["chip_size"])
+    parser.add_argument("--overlap", type=float, default=keys["overlap"], help="share of a chip its neighbour repeats")
+    parser.add_argument("--nodata_threshold", type=float, default=keys["nodata_threshold"],
+                        help="skip chips with more no-data than this fraction")
+    parser.add_argument("--min_area_fraction", type=float, default=keys["min_area_fraction"],
+                        help="keep a polygon cut by a chip border from this share of its area")
+    parser.add_argument("--image_format", default=keys["image_format"], help="png or jpg")
+    parser.add_argument("--split_by", default=keys["split_by"], help="val = whole rasters, or blocks")
+    parser.add_argument("--block_size", type=int, default=keys["block_size"], help="split block side in pixels")
+    parser.add_argument("--val_fraction", type=float, default=keys["val_fraction"])
+    parser.add_argument("--seed", type=int, default=seed, help="draws the val rasters or blocks")
+    parser.add_argument("--overwrite", action="store_true", help="replace --output")
+
+
+def _evaluate_scene_arguments(parser):
+    parser.add_argument("--pred", required=True, help="predicted polygons (GeoJSON / GeoPackage / Shapefile)")
+    parser.add_argument("--labels", required=True, help="ground-truth polygons")
+    parser.add_argument("--tiles", help="the predicted raster: seam-split rate over its --slice_size tiles")
+    parser.add_argument("--slice_size", type=int, default=512, help="with --tiles: the tile size predicted with")
+    parser.add_argument("--overlap_ratio", type=float, default=0.2, help="with --tiles: the tile overlap")
+    parser.add_argument("--score_field", default="score")
+    parser.add_argument("--class_field", default="label", help="the predictions' class property ('' = one class)")
+    parser.add_argument("--label_class_field", help="the labels' class column (default: --class_field)")
+    parser.add_argument("--score_threshold", type=float, default=0.5, help="for precision, recall, F1, rates")
+    parser.add_argument("--pixel_size", type=float, help="metres per pixel: adds COCO's pixel area bands")
+    parser.add_argument("--json", help="also write the numbers to this JSON file")
 
 
 def _run_command(command, args):
@@ -229,6 +277,28 @@ def _run_command(command, args):
         from .data.download import download_dataset
 
         print(download_dataset(args.url, args.output, sha256=args.sha256))
+    elif command == "chip":
+        from .data.geochips import CHIP_KEYS, chip_dataset
+
+        report = chip_dataset(args.rasters, args.label_files, args.output, seed=args.seed, overwrite=args.overwrite,
+                              progress=True, **{key: getattr(args, key) for key in CHIP_KEYS})
+        print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+    elif command == "evaluate_scene":
+        _evaluate_scene(args)
+
+
+def _evaluate_scene(args):
+    from pathlib import Path
+
+    from .pipeline.scene_eval import TileGrid, evaluate_scene
+
+    grid = TileGrid.from_raster(args.tiles, args.slice_size, args.overlap_ratio) if args.tiles else None
+    report = evaluate_scene(args.pred, args.labels, score_field=args.score_field, class_field=args.class_field or None,
+                            label_class_field=args.label_class_field, tile_grid=grid,
+                            score_threshold=args.score_threshold, pixel_size=args.pixel_size)
+    print(report.to_markdown())
+    if args.json:
+        Path(args.json).write_text(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def main(argv=None):

@@ -27,7 +27,7 @@ def prepare_dataset(cfg):
         from .data.convert import convert_dataset
 
         done["convert"] = convert_dataset(convert["src_dataset_type"], dataset_dir, output_dir / "converted_dataset",
-                                          seed=seed)
+                                          seed=seed, options=convert)
         dataset_dir = Path(done["convert"]["dataset_dir"])
     if split["enable"]:
         from .data.split import split_dataset

@@ -265,7 +265,8 @@ def validate(cfg):
                             f"train_percent={train_p}, val_percent={val_p}")
     convert = cfg["CheckDataset"]["convert"]
     if convert["enable"] and not convert["src_dataset_type"]:
-        raise UserError("CheckDataset.convert.enable=True needs CheckDataset.convert.src_dataset_type (LabelMe or VOC)")
+        raise UserError("CheckDataset.convert.enable=True needs CheckDataset.convert.src_dataset_type "
+                        "(LabelMe, VOC or GeoTIFF)")
     return cfg
 
 

@@ -398,13 +398,18 @@ def convert_voc(src_dir, dst_dir, label_list=None, train_percent=80, seed=0, ove
 CONVERTERS = {"LabelMe": convert_labelme, "VOC": convert_voc}
 
 
-def convert_dataset(src_dataset_type, src_dir, dst_dir, seed=0, train_percent=80):
-    """Convert with the converter for ``src_dataset_type`` (``LabelMe`` or ``VOC``), replacing ``dst_dir``."""
+def convert_dataset(src_dataset_type, src_dir, dst_dir, seed=0, train_percent=80, options=None):
+    """Convert with the converter for ``src_dataset_type`` (``LabelMe``, ``VOC``, or ``GeoTIFF``: rasters and
+    polygon labels chipped with the ``CheckDataset.convert`` keys in ``options``), replacing ``dst_dir``."""
     if src_dataset_type == "COCO":
         return {"src_dataset_type": "COCO", "dataset_dir": str(src_dir), "note": "already COCO; nothing converted"}
+    if src_dataset_type == "GeoTIFF":  # chips are split by area there, never by train_percent
+        from .geochips import chip_from_config
+
+        return chip_from_config(src_dir, dst_dir, options or {}, seed)
     if src_dataset_type not in CONVERTERS:
         raise UserError(f"CheckDataset.convert.src_dataset_type={src_dataset_type!r} cannot be converted; use "
-                        f"{' or '.join(CONVERTERS)}")
+                        f"{' or '.join(CONVERTERS)} or GeoTIFF")
     summary = CONVERTERS[src_dataset_type](src_dir, dst_dir, train_percent=train_percent, seed=seed, overwrite=True)
     return {"src_dataset_type": src_dataset_type, "src_dir": str(src_dir), **summary}
 

@@ -12,6 +12,14 @@ the tutorial's ``intseg_remote_sense_coco``::
 
 Every image draws from its own ``numpy`` generator seeded with ``(seed, index)``, so the same
 parameters give byte-identical files, and image *i* does not depend on how many images there are.
+
+The presets ``ci`` and ``full`` draw this module's clip-art scenes. The presets ``pretrain``,
+``reader`` and ``reader-ci`` draw realistic aerial scenes (:mod:`.scenes`) in a style family, at a
+ground sampling distance drawn per image: their generators are seeded with ``(seed, namespace,
+index)``, the namespace fixed per style family so that the pretraining corpus and the reader's
+dataset never share an image, and a val image *j* uses index ``VAL_INDEX_OFFSET + j``, so that
+``reader-ci`` is the first train and the first val images of ``reader``. Their COCO ``images``
+entries also carry each image's ``gsd`` (metres per pixel) and ``style``.
 """
 import json
 import math
@@ -22,19 +30,33 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from pycocotools import mask as mask_utils
 from shapely import affinity
 from shapely.geometry import Point, Polygon, box
 from shapely.ops import unary_union
 from tqdm.auto import tqdm
 
 from ..errors import UserError
+from . import scenes
 from .categories import NWPU_CLASSES, NWPU_INSTANCE_COUNTS, coco_categories
+from .coco import outline_annotation, polygon_parts
 
 PRESETS = {
     "ci": {"num_train": 64, "num_val": 16, "image_size": 256},
     "full": {"num_train": 480, "num_val": 120, "image_size": 512},
+    "pretrain": {"num_train": 4000, "num_val": 256, "image_size": 256},
+    "reader": {"num_train": 160, "num_val": 64, "image_size": 256},
+    "reader-ci": {"num_train": 32, "num_val": 16, "image_size": 256},
 }
+# The presets drawn by the aerial renderer (.scenes): style family, ground sampling distance range (metres per pixel,
+# drawn uniformly per image; the reader's keeps cars at least 8 px long) and default share of background-only images.
+AERIAL_PRESETS = {
+    "pretrain": {"style_family": "pretrain", "gsd_range": [0.3, 2.0], "background_fraction": 0.05},
+    "reader": {"style_family": "reader", "gsd_range": [0.3, 0.5], "background_fraction": 0.05},
+    "reader-ci": {"style_family": "reader", "gsd_range": [0.3, 0.5], "background_fraction": 0.05},
+}
+AERIAL_NAMESPACES = {"pretrain": 1001, "reader": 2002}  # per style family: disjoint image generators
+VAL_INDEX_OFFSET = 1_000_000  # aerial presets: val image j is drawn with generator index VAL_INDEX_OFFSET + j
+DEFAULT_BACKGROUND_FRACTION = 0.1  # of the clip-art presets
 GENERATOR_VERSION = 1
 WATER_CLASSES = ("ship",)
 SHORE_CLASSES = ("harbor",)
@@ -278,14 +300,8 @@ def _to_pixels(coords):
     return np.round(np.asarray(coords, np.float64) * 16).astype(np.int32)  # 4 fractional bits (cv2 shift=4)
 
 
-def _polygons(geometry):
-    if geometry.is_empty:
-        return []
-    return list(geometry.geoms) if hasattr(geometry, "geoms") else [geometry]
-
-
 def _fill(image, geometry, color):
-    for poly in _polygons(geometry):
+    for poly in polygon_parts(geometry):
         cv2.fillPoly(image, [_to_pixels(poly.exterior.coords)], color, cv2.LINE_AA, shift=4)
         for hole in poly.interiors:
             cv2.fillPoly(image, [_to_pixels(hole.coords)], 0, cv2.LINE_AA, shift=4)
@@ -371,20 +387,6 @@ def _place(rng, name, scene, size, placed):
     return None
 
 
-def _annotation(outline, size):
-    """COCO polygon segmentation, bbox and area of an outline, computed by pycocotools from the polygon."""
-    polys = [p for p in _polygons(outline.intersection(box(0, 0, size, size))) if p.area >= 1.0]
-    segmentation = [[round(float(v), 2) for xy in p.exterior.coords[:-1] for v in xy] for p in polys]
-    if not segmentation:
-        return None
-    rle = mask_utils.merge(mask_utils.frPyObjects(segmentation, size, size))
-    area = float(mask_utils.area(rle))
-    if area < 4:
-        return None
-    return {"segmentation": segmentation, "area": area,
-            "bbox": [round(float(v), 2) for v in mask_utils.toBbox(rle)], "iscrowd": 0}
-
-
 def render_scene(rng, size, background_only=False, kind=None, num_objects=None):
     """Draw one scene; return ``(rgb_uint8_image, [(class_name, annotation_dict), ...])``."""
     kind = kind or _choose_kind(rng)
@@ -411,16 +413,20 @@ def render_scene(rng, size, background_only=False, kind=None, num_objects=None):
     image = np.clip(scene.image, 0, 255).astype(np.uint8)
     annotations = []
     for name, outline in objects:
-        ann = _annotation(outline, size)
+        ann = outline_annotation(outline, size)
         if ann is not None:
             annotations.append((name, ann))
     return image, annotations
 
 
 # ----------------------------------------------------------------------------- dataset writer
-def _resolve_params(preset, num_train, num_val, image_size, seed, background_fraction):
+def preset_params(preset, num_train=None, num_val=None, image_size=None, seed=0, background_fraction=None):
+    """The parameters of a sample: the preset's, with explicit values overriding it (what the JSON records)."""
     if preset not in PRESETS:
         raise UserError(f"unknown sample preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    aerial = AERIAL_PRESETS.get(preset)
+    if background_fraction is None:
+        background_fraction = aerial["background_fraction"] if aerial else DEFAULT_BACKGROUND_FRACTION
     params = dict(PRESETS[preset])
     for key, value in (("num_train", num_train), ("num_val", num_val), ("image_size", image_size)):
         if value is not None:
@@ -433,7 +439,30 @@ def _resolve_params(preset, num_train, num_val, image_size, seed, background_fra
         raise UserError(f"background_fraction must be in [0, 1), got {background_fraction}")
     params.update(seed=int(seed), background_fraction=float(background_fraction),
                   generator_version=GENERATOR_VERSION)
+    if aerial:
+        family = aerial["style_family"]
+        params.update(generator_version=scenes.GENERATOR_VERSION, renderer="aerial", style_family=family,
+                      namespace=AERIAL_NAMESPACES[family], gsd_range=list(aerial["gsd_range"]))
     return params
+
+
+def render_sample_image(params, index):
+    """Image ``index`` (train first, then val) of the sample ``params`` describes (as :func:`generate_sample`
+    resolves them): ``(rgb_uint8_image, [(class_name, annotation), ...], extra COCO image fields)``."""
+    size = params["image_size"]
+    if params.get("renderer") != "aerial":
+        rng = np.random.default_rng((params["seed"], index))
+        background_only = rng.random() < params["background_fraction"]
+        image, annotations = render_scene(rng, size, background_only=background_only)
+        return image, annotations, {}
+    draw = index if index < params["num_train"] else VAL_INDEX_OFFSET + index - params["num_train"]
+    rng = np.random.default_rng((params["seed"], params["namespace"], draw))
+    background_only = rng.random() < params["background_fraction"]
+    styles = scenes.FAMILIES[params["style_family"]]
+    style = styles[int(rng.integers(len(styles)))]
+    gsd = float(rng.uniform(*params["gsd_range"]))
+    image, annotations = scenes.render_aerial_scene(rng, size, style, gsd, background_only=background_only)
+    return image, annotations, {"gsd": round(gsd, 4), "style": style}
 
 
 def _write_json(path, data):
@@ -441,14 +470,20 @@ def _write_json(path, data):
 
 
 def generate_sample(output_dir, preset="ci", num_train=None, num_val=None, image_size=None, seed=0,
-                    background_fraction=0.1, overwrite=False, progress=True):
+                    background_fraction=None, overwrite=False, progress=True):
     """Write the synthetic sample dataset to ``output_dir`` and return a summary dict.
 
-    Presets: ``ci`` (64 train / 16 val images, 256 px) and ``full`` (480 / 120, 512 px). Explicit
-    ``num_train``, ``num_val`` and ``image_size`` override the preset. If ``output_dir`` already holds
-    a sample made with the same parameters it is reused; a different one needs ``overwrite=True``.
+    Presets: clip-art scenes ``ci`` (64 train / 16 val images, 256 px) and ``full`` (480 / 120, 512 px);
+    realistic aerial scenes (:mod:`.scenes`) ``pretrain`` (4000 / 256, 256 px, style family
+    ``pretrain``, 0.3-2 m per pixel: a corpus to pretrain a general model), ``reader`` (160 / 64,
+    256 px, style family ``reader``, 0.3-0.5 m: the same classes in another sensor's look and other
+    seasons) and ``reader-ci`` (32 / 16: the first images of ``reader``). Explicit ``num_train``,
+    ``num_val`` and ``image_size`` override the preset; ``background_fraction`` (share of images with
+    no object) defaults to 0.1 for the clip-art presets and 0.05 for the aerial ones. If ``output_dir``
+    already holds a sample made with the same parameters it is reused; a different one needs
+    ``overwrite=True``.
     """
-    params = _resolve_params(preset, num_train, num_val, image_size, seed, background_fraction)
+    params = preset_params(preset, num_train, num_val, image_size, seed, background_fraction)
     output_dir = Path(output_dir)
     marker = output_dir / "annotations" / "instance_train.json"
     if marker.exists():
@@ -476,14 +511,12 @@ def generate_sample(output_dir, preset="ci", num_train=None, num_val=None, image
         splits = {"train": {"images": [], "annotations": []}, "val": {"images": [], "annotations": []}}
         ann_id = 0
         for index in tqdm(range(total), desc="generating sample", disable=not progress, unit="img"):
-            rng = np.random.default_rng((params["seed"], index))
-            background_only = rng.random() < params["background_fraction"]
-            image, annotations = render_scene(rng, size, background_only=background_only)
+            image, annotations, extra = render_sample_image(params, index)
             file_name = f"{index:05d}.jpg"
             ok, buf = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
             (tmp / "images" / file_name).write_bytes(buf.tobytes())
             split = splits["train" if index < params["num_train"] else "val"]
-            split["images"].append({"id": index + 1, "file_name": file_name, "width": size, "height": size})
+            split["images"].append({"id": index + 1, "file_name": file_name, "width": size, "height": size, **extra})
             for name, ann in annotations:
                 ann_id += 1
                 split["annotations"].append({"id": ann_id, "image_id": index + 1, "category_id": cat_id[name], **ann})

@@ -6,6 +6,9 @@ every previous pair of files is kept under ``annotations/backup/001/``, ``002/``
 :func:`undo_split` restores the newest one. Image and annotation ids are kept; the same input, percentages
 and seed give byte-identical files, so splitting twice with one seed changes nothing.
 
+A chip dataset of GeoTIFF scenes (:mod:`.geochips`) is refused: it was split by area when chipped, and a random
+split would put neighbouring, overlapping chips in train and val.
+
 Val gets ``round(n * val_percent / 100)`` images (at least one, and at least one left for train). Before
 the shuffled order fills val, each class (rarest first) gets one val image that has it, as long as
 train keeps an image of every class it had.
@@ -19,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
+from .geochips import is_chip_dataset
 
 SPLITS = ("train", "val")
 
@@ -122,6 +126,10 @@ def split_dataset(dataset_dir, train_percent, val_percent, seed=0):
         raise UserError(f"split percentages must be in (0, 100) and sum to 100, got train_percent={train_percent}, "
                         f"val_percent={val_percent}")
     data = _read(dataset_dir)
+    if any(is_chip_dataset(d) for d in data.values()):
+        raise UserError(f"cannot split {Path(dataset_dir).name} at random: its images are chips of GeoTIFF scenes, "
+                        "and neighbours would land in train and val; re-chip with CheckDataset.convert.val_fraction "
+                        "instead")
     images, annotations = _merge(data, dataset_dir)
     if len(images) < 2:
         raise UserError(f"cannot split {dataset_dir}: it has {len(images)} image(s); a split needs at least 2")

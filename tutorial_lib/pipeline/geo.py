@@ -13,122 +13,21 @@ Images without georeferencing (PNG, JPEG, a TIFF without CRS) give pixel-coordin
 GDAL's PAM off, so no ``.aux.xml`` is ever written beside the input, and with a small GDAL block cache, so memory
 stays flat however large the scene.
 """
-import contextlib
 import os
 import warnings
 from pathlib import Path
 
 import numpy as np
 
+# the raster reading core lives in the data layer (chipping shares it); its names stay importable from here
+from ..data.raster import (GDAL_OPTIONS, STRETCH_PERCENTILES, RasterReader, is_georeferenced,  # noqa: F401
+                           is_georeferenced_file, open_raster)
 from ..errors import UserError
 from .sliced import SlicedInference
 from .vectors import GeoJSONWriter, VectorFileWriter, area_function, mask_to_polygons, temp_path
 
-GDAL_OPTIONS = {"GDAL_PAM_ENABLED": "NO", "GDAL_CACHEMAX": 64}  # no .aux.xml beside inputs; cache in MB
-STRETCH_PERCENTILES = (2.0, 98.0)
-_OVERVIEW_SIDE = 1024  # longest side of the decimated read used for statistics
 WHOLE_TILE_MAX = 2048  # slice_size=None: rasters up to this size are predicted as one tile ...
 AUTO_SLICE = 1024  # ... larger ones in tiles of this size
-
-
-@contextlib.contextmanager
-def open_raster(src):
-    """Open a raster read-only inside an environment that never writes beside it; clear errors as UserError."""
-    import rasterio
-    from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
-
-    with rasterio.Env(**GDAL_OPTIONS):
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", NotGeoreferencedWarning)
-                dataset = rasterio.open(src)
-        except RasterioIOError as exc:
-            raise UserError(f"cannot open raster {src}: {exc}") from None
-        with dataset:
-            yield dataset
-
-
-def is_georeferenced(dataset):
-    return dataset.crs is not None and not dataset.transform.is_identity
-
-
-def is_georeferenced_file(path):
-    """Does ``path`` open as a raster with a CRS and a transform? (False for anything unreadable.)"""
-    try:
-        with open_raster(path) as dataset:
-            return is_georeferenced(dataset)
-    except UserError:
-        return False
-
-
-class RasterReader:
-    """RGB uint8 tiles from a raster through windows: bands 1-3 (or band 1 repeated for 1-2 bands).
-
-    Non-uint8 data (e.g. 1-band uint16) is stretched per band between its 2nd and 98th percentiles, taken from
-    a decimated read of the valid pixels. Nodata (the dataset's mask: nodata value, alpha or internal mask) reads
-    as black, and :meth:`valid` tells which pixels hold data so that all-nodata tiles are skipped.
-    """
-
-    def __init__(self, dataset):
-        from rasterio.enums import MaskFlags
-
-        self.ds = dataset
-        self.height, self.width = dataset.height, dataset.width
-        if dataset.count < 1:
-            raise UserError(f"{dataset.name} has no raster band")
-        self.bands = [1, 2, 3] if dataset.count >= 3 else [1, 1, 1]
-        self.has_mask = any(MaskFlags.all_valid not in flags for flags in dataset.mask_flag_enums[:max(self.bands)])
-        self.stretch = None
-        if dataset.dtypes[0] != "uint8" or any(dt != "uint8" for dt in dataset.dtypes[:max(self.bands)]):
-            self.stretch = self._percentiles()
-
-    def _percentiles(self):
-        scale = min(1.0, _OVERVIEW_SIDE / max(self.height, self.width))
-        shape = (max(1, int(self.height * scale)), max(1, int(self.width * scale)))
-        unique = sorted(set(self.bands))
-        data = self.ds.read(unique, out_shape=(len(unique),) + shape, masked=True)
-        limits = {}
-        for band, values in zip(unique, data):
-            values = values.compressed() if np.ma.isMaskedArray(values) else np.asarray(values).ravel()
-            values = values[np.isfinite(values)] if values.dtype.kind == "f" else values
-            if values.size == 0:
-                raise UserError(f"{self.ds.name}: band {band} holds only nodata")
-            lo, hi = np.percentile(values.astype(np.float64), STRETCH_PERCENTILES)
-            limits[band] = (float(lo), float(hi) if hi > lo else float(lo) + 1.0)
-        lo = np.array([limits[b][0] for b in self.bands])[:, None, None]
-        hi = np.array([limits[b][1] for b in self.bands])[:, None, None]
-        return lo, hi
-
-    def _to_rgb(self, data):
-        if self.stretch is not None:
-            lo, hi = self.stretch
-            data = np.clip((np.nan_to_num(data.astype(np.float32)) - lo) / (hi - lo) * 255.0 + 0.5, 0, 255)
-        return np.ascontiguousarray(np.transpose(data, (1, 2, 0)).astype(np.uint8))
-
-    def read(self, x0, y0, x1, y1):
-        from rasterio.windows import Window
-
-        window = Window(x0, y0, x1 - x0, y1 - y0)
-        rgb = self._to_rgb(self.ds.read(self.bands, window=window))
-        if self.has_mask:
-            rgb[~self.valid(x0, y0, x1, y1)] = 0
-        return rgb
-
-    def valid(self, x0, y0, x1, y1):
-        """Bool (h, w): pixels holding data (None when the raster has no nodata)."""
-        if not self.has_mask:
-            return None
-        from rasterio.windows import Window
-
-        window = Window(x0, y0, x1 - x0, y1 - y0)
-        masks = [self.ds.read_masks(b, window=window) for b in sorted(set(self.bands))]
-        return np.logical_and.reduce([m > 0 for m in masks])
-
-    def read_scaled(self, height, width):
-        from rasterio.enums import Resampling
-
-        data = self.ds.read(self.bands, out_shape=(3, height, width), resampling=Resampling.average)
-        return self._to_rgb(data)
 
 
 class LabelRasters:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.geovector import polygonal as _polygonal, reproject, valid_polygonal as _valid  # moved down: chips use them
 from ..errors import UserError
 
 VECTOR_DRIVERS = {".gpkg": "GPKG", ".fgb": "FlatGeobuf"}
@@ -21,31 +22,6 @@ def temp_path(path):
     """A temporary name beside ``path`` (same folder, so ``os.replace`` is atomic), keeping its suffix."""
     path = Path(path)
     return path.with_name(f"{path.stem}{TMP_MARK}{os.getpid()}{path.suffix}")
-
-
-def _polygonal(geometry):
-    """Only the polygonal part of ``geometry`` (``make_valid`` can add stray lines or points)."""
-    from shapely.geometry import MultiPolygon, Polygon
-
-    if geometry.is_empty:
-        return Polygon()
-    if isinstance(geometry, (Polygon, MultiPolygon)):
-        return geometry
-    flat = []
-    for part in getattr(geometry, "geoms", []):
-        if isinstance(part, Polygon) and not part.is_empty:
-            flat.append(part)
-        elif isinstance(part, MultiPolygon):
-            flat.extend(part.geoms)
-    if not flat:
-        return Polygon()
-    return flat[0] if len(flat) == 1 else MultiPolygon(flat)
-
-
-def _valid(geometry):
-    from shapely import make_valid
-
-    return geometry if geometry.is_valid else _polygonal(make_valid(geometry))
 
 
 def mask_to_polygons(mask, offset=(0, 0), simplify_tolerance=0.0, transform=None):
@@ -96,31 +72,6 @@ def polygon_to_mask(geometry, shape, offset=(0, 0), transform=None):
         pixel_to_out = transform @ pixel_to_out
     return features.rasterize([(geometry, 1)], out_shape=(h, w), transform=pixel_to_out, fill=0,
                               dtype="uint8").astype(bool)
-
-
-def reproject(geometries, src_crs, dst_crs):
-    """Geometries from ``src_crs`` to ``dst_crs``, all coordinates in one PROJ call (per-geometry calls cost
-    milliseconds each). Polygons that would span more than 180 degrees of longitude in EPSG:4326 (they cross the
-    antimeridian) go through GDAL's ``transform_geom``, which cuts them there (RFC 7946 section 3.1.9)."""
-    import shapely
-    from rasterio.warp import transform as warp_points
-    from rasterio.warp import transform_geom
-    from shapely.geometry import mapping, shape
-
-    geometries = np.asarray(list(geometries), dtype=object)
-    if len(geometries) == 0:
-        return geometries
-
-    def move(coords):
-        xs, ys = warp_points(src_crs, dst_crs, coords[:, 0], coords[:, 1])
-        return np.column_stack([xs, ys])
-
-    out = shapely.transform(geometries, move)
-    if str(dst_crs).upper() == "EPSG:4326":
-        bounds = shapely.bounds(out)
-        for i in np.flatnonzero(bounds[:, 2] - bounds[:, 0] > 180):
-            out[i] = shape(transform_geom(src_crs, dst_crs, mapping(geometries[i]), antimeridian_cutting=True))
-    return out
 
 
 def area_function(crs, transform, width, height):
