@@ -122,3 +122,21 @@ def test_a_forbidden_import_is_caught(tmp_path, monkeypatch, source, bad):
     target.write_text(source, encoding="utf-8")
     monkeypatch.setattr(sys.modules[__name__], "PACKAGE", fake)
     assert violations([target]), f"{bad}: {source!r} was not caught"
+
+
+def test_every_adapter_implements_the_written_contract():
+    """Each registered adapter subclasses models.base.ModelAdapter with nothing abstract left, so the engine calls
+    its methods without probing (no getattr/hasattr on adapters anywhere in the package)."""
+    import inspect
+
+    from tutorial_lib.models.adapters import ADAPTERS, adapter_class
+    from tutorial_lib.models.base import ModelAdapter
+
+    for name in ADAPTERS:
+        cls = adapter_class(name)
+        assert issubclass(cls, ModelAdapter) and not inspect.isabstract(cls), name
+        assert cls.name == name
+    probes = [f"{p.relative_to(PACKAGE)}:{n}" for p in PACKAGE.rglob("*.py")
+              for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+              if re.search(r"(getattr|hasattr)\((self\.)?adapter\b", line)]
+    assert not probes, probes

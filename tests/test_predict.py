@@ -82,7 +82,7 @@ def test_box_masks_paste_like_paddledet_paste_mask():
     import paddle
 
     from tutorial_lib.models.outputs import paste_box_masks
-    from tutorial_lib.models.paddledet import import_ppdet
+    from tutorial_lib.models.ppdet_ops import import_ppdet
 
     import_ppdet()
     from ppdet.modeling.post_process import paste_mask

@@ -32,7 +32,7 @@ def write_inference_config(save_dir, meta, adapter, output_names):
         "outputs": list(output_names),
         "batch_size_limit": adapter.batch_size_limit,
     }
-    if getattr(adapter, "box_mask_threshold", None) is not None:  # `mask` holds probabilities on each box
+    if adapter.box_mask_threshold is not None:  # `mask` holds probabilities on each box
         info["box_mask_threshold"] = adapter.box_mask_threshold
     path = Path(save_dir) / "inference.yml"
     path.write_text(yaml.safe_dump(info, sort_keys=False, allow_unicode=True), encoding="utf-8")

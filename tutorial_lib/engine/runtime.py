@@ -1,5 +1,5 @@
 """The training engine's process set-up: paddle and ppdet imported (through the paddledet adapter's
-:func:`tutorial_lib.models.paddledet.import_ppdet`: import order, threads, full-graph export, 0-D tensor fixes),
+:func:`tutorial_lib.models.ppdet_ops.import_ppdet`: import order, threads, full-graph export, 0-D tensor fixes),
 seeding, device selection, and the process's place in data-parallel training (rank, world size, started by
 ``paddle.distributed.spawn`` or ``python -m paddle.distributed.launch``, which set ``PADDLE_TRAINER_ID`` /
 ``PADDLE_TRAINERS_NUM`` in every training process)."""
@@ -11,7 +11,7 @@ import time
 import numpy as np
 
 from ..errors import UserError
-from ..models.paddledet import import_ppdet
+from ..models.ppdet_ops import import_ppdet
 from ..paddle_env import import_paddle
 from .stop import TrainingStopped, graceful_stop
 

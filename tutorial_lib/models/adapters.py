@@ -10,7 +10,7 @@ names it:
 ``mask_rtdetr``    this library's Mask-RT-DETR S-H: :class:`tutorial_lib.models.mask_rtdetr.adapter.MaskRTDETRAdapter`
 =================  ============================================================================================
 
-A new adapter is a class with the same methods plus one entry in :func:`adapter_class`. The imports below are
+A new adapter subclasses :class:`.base.ModelAdapter` (the written contract) and gets one entry in :func:`adapter_class`. The imports below are
 plain ones inside the function, so that importing the registry does not import paddle or ppdet.
 """
 from ..errors import UserError

@@ -1,7 +1,7 @@
 """Mask-RT-DETR (``tutorial_lib.models.mask_rtdetr``): build it from the ``Architecture`` section, feed it
 batches made by paddledet's transform ops, read its outputs, export it.
 
-It has the methods and attributes of :class:`tutorial_lib.models.paddledet.PaddleDetAdapter`, so that training, evaluation,
+It implements :class:`tutorial_lib.models.base.ModelAdapter`, as :class:`tutorial_lib.models.paddledet.PaddleDetAdapter` does, so that training, evaluation,
 export and the predictor run it unchanged, and its outputs (``bbox`` (N, 6: class, score, x1, y1, x2, y2),
 ``bbox_num``, ``mask`` (N, H, W) at the original image size) have the paddledet layout. The section::
 
@@ -43,7 +43,8 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import UserError
-from ..paddledet import import_ppdet, predictor_ops, reader_ops, resize_ops
+from ..base import ModelAdapter
+from ..ppdet_ops import import_ppdet, predictor_ops, reader_ops, resize_ops
 from ..outputs import parse_outputs as _parse_outputs
 
 ARCHITECTURE = "MaskRTDETR"  # inference.yml ``arch``; outputs read like paddledet's box+mask models
@@ -102,7 +103,7 @@ def _split_prob(ops):
     return out, gates
 
 
-class MaskRTDETRAdapter:
+class MaskRTDETRAdapter(ModelAdapter):
     name = "mask_rtdetr"
     architecture = ARCHITECTURE
     # the post-process decodes the masks of one image per forward pass (like PaddleDetection's)
