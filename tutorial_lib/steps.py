@@ -16,7 +16,7 @@ and ``.to_paddlex_json()`` (the JSON PaddleX writes for that mode). Settings tha
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 from .data.report import DatasetReport
 from .modes import run
@@ -26,6 +26,7 @@ __all__ = ["check_dataset", "train", "evaluate", "export", "predict", "cli_comma
            "EvalResult", "ExportResult", "PredictResult"]
 
 Options = Optional[Dict[str, Any]]
+PathLike = Union[str, Path]
 
 
 def override_text(value: Any) -> str:
@@ -47,12 +48,12 @@ def cli_command(model: str, overrides: List[str]) -> str:
                     + [f"-o {shlex.quote(item)}" for item in overrides])
 
 
-def _run(model: str, mode: str, settings: Dict[str, Any], options: Options):
+def _run(model: str, mode: str, settings: Dict[str, Any], options: Options) -> Tuple[Any, str]:
     overrides = overrides_for(mode, settings, options)
     return run(str(model), overrides), cli_command(model, overrides)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class StepResult:
     """What every step returns: the CLI twin and PaddleX's JSON of the mode."""
 
@@ -64,25 +65,25 @@ class StepResult:
 
 
 # ----------------------------------------------------------------------------- step 4
-@dataclass
+@dataclass(kw_only=True)
 class CheckResult(StepResult):
     """``check_dataset``: the verdict, PaddleX's ``attributes`` / ``analysis``, and the full :class:`DatasetReport`
     (problems with their fixes)."""
 
-    check_pass: bool = False
-    dataset_dir: str = ""
-    attributes: dict = field(default_factory=dict)
-    report: Optional[DatasetReport] = field(default=None, repr=False)
+    check_pass: bool
+    dataset_dir: str
+    attributes: dict
+    report: DatasetReport = field(repr=False)
 
     def summary(self) -> str:
         return self.report.summary()
 
 
-def check_dataset(model: str, dataset_dir, *, output="output/check_dataset", convert_from: Optional[str] = None,
-                  split: Optional[tuple] = None, seed: Optional[int] = None, options: Options = None) -> CheckResult:
+def check_dataset(model: str, dataset_dir: PathLike, *, output: PathLike = "output/check_dataset", convert_from: Optional[str] = None,
+                  split: Optional[Tuple[float, float]] = None, seed: Optional[int] = None, options: Options = None) -> CheckResult:
     """``-o Global.mode=check_dataset``: check (after converting from ``convert_from``, e.g. ``"LabelMe"``, and
     re-splitting into ``split=(train_percent, val_percent)`` when given) and return the report."""
-    settings = {"Global.dataset_dir": dataset_dir, "Global.output": output, "Global.seed": seed}
+    settings: Dict[str, Any] = {"Global.dataset_dir": dataset_dir, "Global.output": output, "Global.seed": seed}
     if convert_from:
         settings.update({"CheckDataset.convert.enable": True, "CheckDataset.convert.src_dataset_type": convert_from})
     if split:
@@ -90,20 +91,20 @@ def check_dataset(model: str, dataset_dir, *, output="output/check_dataset", con
                          "CheckDataset.split.val_percent": split[1]})
     raw, command = _run(model, "check_dataset", settings, options)
     report = DatasetReport.from_json(raw, output_dir=output)
-    return CheckResult(command, raw, check_pass=bool(raw["check_pass"]), dataset_dir=raw["dataset_path"],
+    return CheckResult(command=command, raw=raw, check_pass=bool(raw["check_pass"]), dataset_dir=raw["dataset_path"],
                        attributes=raw["attributes"], report=report)
 
 
 # ----------------------------------------------------------------------------- step 5
-@dataclass
+@dataclass(kw_only=True)
 class TrainResult(StepResult):
     """``train``: where the run is, its per-epoch history (loss terms, lr, bbox / mask AP) and its best epoch."""
 
-    output: Path = None
-    done: bool = False
-    history: List[dict] = field(default_factory=list)
-    best_epoch: Optional[int] = None
-    labels: List[str] = field(default_factory=list)
+    output: Path
+    done: bool
+    history: List[dict]
+    best_epoch: Optional[int]
+    labels: List[str]
 
     @property
     def best_mask_ap(self) -> Optional[float]:
@@ -123,9 +124,9 @@ class TrainResult(StepResult):
         return {k: v for k, v in self.raw.items() if k not in ("history", "best_epoch", "output")}
 
 
-def train(model: str, dataset_dir, *, output="output/train", epochs: Optional[int] = None,
+def train(model: str, dataset_dir: PathLike, *, output: PathLike = "output/train", epochs: Optional[int] = None,
           learning_rate: Optional[float] = None, batch_size: Optional[int] = None,
-          pretrain_weight_path=None, resume_path=None, device: Optional[str] = None, seed: Optional[int] = None,
+          pretrain_weight_path: Optional[PathLike] = None, resume_path: Optional[PathLike] = None, device: Optional[str] = None, seed: Optional[int] = None,
           options: Options = None) -> TrainResult:
     """``-o Global.mode=train``: train (or fine-tune from ``pretrain_weight_path``; ``resume_path="auto"``
     continues an interrupted run) and return the run's record. ``None`` keeps the model config's value."""
@@ -133,21 +134,21 @@ def train(model: str, dataset_dir, *, output="output/train", epochs: Optional[in
         "Global.dataset_dir": dataset_dir, "Global.output": output, "Global.device": device, "Global.seed": seed,
         "Train.epochs_iters": epochs, "Train.learning_rate": learning_rate, "Train.batch_size": batch_size,
         "Train.pretrain_weight_path": pretrain_weight_path, "Train.resume_path": resume_path}, options)
-    return TrainResult(command, raw, output=Path(raw["output"]), done=bool(raw["done_flag"]),
+    return TrainResult(command=command, raw=raw, output=Path(raw["output"]), done=bool(raw["done_flag"]),
                        history=list(raw["history"]), best_epoch=raw["best_epoch"],
                        labels=[raw["label_dict"][k] for k in sorted(raw["label_dict"], key=int)])
 
 
-@dataclass
+@dataclass(kw_only=True)
 class EvalResult(StepResult):
     """``evaluate``: COCO metrics (mask ``AP``, ``AP50``, ``AP75``, ``bbox_AP``, ...; -1 where COCO has no object of
     that size), the confusion matrix and error counts at ``score_threshold``, and the figures' paths."""
 
-    metrics: dict = field(default_factory=dict)
-    confusion: dict = field(default_factory=dict)
-    errors: dict = field(default_factory=dict)
-    figures: dict = field(default_factory=dict)
-    num_images: int = 0
+    metrics: dict
+    confusion: dict
+    errors: dict
+    figures: dict
+    num_images: int
 
     @property
     def mask_ap(self) -> float:
@@ -158,35 +159,35 @@ class EvalResult(StepResult):
         return self.metrics["AP50"]
 
 
-def evaluate(model: str, dataset_dir, weight_path, *, output="output/evaluate", device: Optional[str] = None,
+def evaluate(model: str, dataset_dir: PathLike, weight_path: PathLike, *, output: PathLike = "output/evaluate", device: Optional[str] = None,
              score_threshold: Optional[float] = None, options: Options = None) -> EvalResult:
     """``-o Global.mode=evaluate``: the val split of ``dataset_dir`` with ``weight_path`` (a ``.pdparams``)."""
     raw, command = _run(model, "evaluate", {
         "Global.dataset_dir": dataset_dir, "Global.output": output, "Global.device": device,
         "Evaluate.weight_path": weight_path, "Evaluate.score_threshold": score_threshold}, options)
-    return EvalResult(command, raw, metrics=raw["metrics"], confusion=raw["confusion_matrix"], errors=raw["errors"],
+    return EvalResult(command=command, raw=raw, metrics=raw["metrics"], confusion=raw["confusion_matrix"], errors=raw["errors"],
                       figures=raw["figures"], num_images=raw["num_images"])
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ExportResult(StepResult):
     """``export``: the inference model folder (``inference.pdmodel`` / ``.pdiparams`` / ``inference.yml``)."""
 
-    model_dir: Path = None
+    model_dir: Path
 
 
-def export(model: str, weight_path, *, output="output/export", options: Options = None) -> ExportResult:
+def export(model: str, weight_path: PathLike, *, output: PathLike = "output/export", options: Options = None) -> ExportResult:
     """``-o Global.mode=export``: ``weight_path`` (a ``.pdparams``) -> a static inference model in ``output``."""
     raw, command = _run(model, "export", {"Global.output": output, "Export.weight_path": weight_path}, options)
-    return ExportResult(command, raw, model_dir=Path(raw["save_dir"]))
+    return ExportResult(command=command, raw=raw, model_dir=Path(raw["save_dir"]))
 
 
 # ----------------------------------------------------------------------------- step 6
-@dataclass
+@dataclass(kw_only=True)
 class PredictResult(StepResult):
     """``predict``: one PaddleX result dict per input (boxes, classes, scores, masks), with the saved files."""
 
-    results: List[dict] = field(default_factory=list)
+    results: List[dict]
 
     @property
     def images(self) -> List[str]:
@@ -197,10 +198,10 @@ class PredictResult(StepResult):
         return [r["num_instances"] for r in self.results]
 
 
-def predict(model_dir, input, *, output="output/predict", threshold: Optional[float] = None,
+def predict(model_dir: PathLike, input: Union[PathLike, List[PathLike]], *, output: PathLike = "output/predict", threshold: Optional[float] = None,
             run_mode: Optional[str] = None, device: Optional[str] = None, options: Options = None) -> PredictResult:
     """``-o Global.mode=predict``: the exported model in ``model_dir`` on ``input`` (a file, folder or list)."""
     raw, command = _run(exported_model_name(model_dir), "predict", {
         "Global.output": output, "Global.device": device, "Predict.model_dir": model_dir, "Predict.input": input,
         "Predict.threshold": threshold, "Predict.kernel_option.run_mode": run_mode}, options)
-    return PredictResult(command, raw, results=list(raw))
+    return PredictResult(command=command, raw=raw, results=list(raw))

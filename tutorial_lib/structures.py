@@ -13,10 +13,12 @@ Masks are stored either full-size (``masks`` an (N, h, w) bool array, ``mask_off
 ``masks`` a list of N 2-D bool arrays and ``mask_offsets`` (N, 2) int of each crop's top-left (x, y) in the
 image. Cropped storage keeps a scene with thousands of small objects small in memory.
 """
+from typing import Any, Iterable, Optional, Sequence, Tuple
+
 import numpy as np
 
 
-def _as(values, dtype, shape_tail, n):
+def _as(values: Any, dtype: Any, shape_tail: Tuple[int, ...], n: int) -> np.ndarray:
     if values is None:
         return np.zeros((n,) + shape_tail, dtype)
     arr = np.asarray(values, dtype=dtype)
@@ -27,7 +29,14 @@ class Instances:
     """Instances of one image: ``boxes`` (N, 4) float32 x1 y1 x2 y2, ``scores`` (N,) float32, ``class_ids`` (N,)
     int64, masks (full or cropped, see the module docstring) and ``image_size`` (h, w)."""
 
-    def __init__(self, image_size, boxes=None, scores=None, class_ids=None, masks=None, mask_offsets=None):
+    boxes: np.ndarray
+    scores: np.ndarray
+    class_ids: np.ndarray
+    masks: Any  # (N, h, w) bool array, or a list of N 2-D crops when mask_offsets is set
+    mask_offsets: Any  # None, or (N, 2) int64 crop corners
+
+    def __init__(self, image_size: Sequence[int], boxes: Any = None, scores: Any = None, class_ids: Any = None,
+                 masks: Any = None, mask_offsets: Any = None) -> None:
         self.image_size = (int(image_size[0]), int(image_size[1]))
         n = 0
         for value in (boxes, scores, class_ids, masks):
@@ -53,21 +62,21 @@ class Instances:
 
     # ------------------------------------------------------------------ basics
     @classmethod
-    def empty(cls, image_size):
+    def empty(cls, image_size: Sequence[int]) -> "Instances":
         return cls(image_size)
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.scores)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         kind = "full" if self.mask_offsets is None else "cropped"
         return f"Instances({len(self)} in {self.image_size[1]}x{self.image_size[0]}, {kind} masks)"
 
     @property
-    def cropped(self):
+    def cropped(self) -> bool:
         return self.mask_offsets is not None
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: Any) -> "Instances":
         if isinstance(index, (int, np.integer)):
             index = [int(index)]
         index = np.asarray(np.arange(len(self))[index]).reshape(-1)
@@ -77,16 +86,16 @@ class Instances:
         return Instances(self.image_size, self.boxes[index], self.scores[index], self.class_ids[index],
                          self.masks[index])
 
-    def filter(self, min_score):
+    def filter(self, min_score: float) -> "Instances":
         """The instances scoring at least ``min_score``."""
         return self[self.scores >= float(min_score)]
 
-    def sorted(self):
+    def sorted(self) -> "Instances":
         """The same instances by decreasing score (stable)."""
         return self[np.argsort(-self.scores, kind="stable")]
 
     # ------------------------------------------------------------------ masks
-    def mask(self, i):
+    def mask(self, i: int) -> np.ndarray:
         """Instance ``i``'s mask at the image size (bool (h, w))."""
         if not self.cropped:
             return self.masks[i]
@@ -94,7 +103,7 @@ class Instances:
         _paste(full, self.masks[i], self.mask_offsets[i])
         return full
 
-    def full_masks(self):
+    def full_masks(self) -> np.ndarray:
         """All masks at the image size, (N, h, w) bool."""
         if not self.cropped:
             return self.masks
@@ -103,12 +112,12 @@ class Instances:
             _paste(out[i], self.masks[i], self.mask_offsets[i])
         return out
 
-    def mask_areas(self):
+    def mask_areas(self) -> np.ndarray:
         if not self.cropped:
             return self.masks.reshape(len(self), -1).sum(1).astype(np.int64)
         return np.array([int(m.sum()) for m in self.masks], np.int64)
 
-    def to_cropped(self):
+    def to_cropped(self) -> "Instances":
         """The same instances with each mask cropped to its own pixels' bounding box (an empty mask: 0x0 crop at
         its box's corner)."""
         if self.cropped:
@@ -126,14 +135,14 @@ class Instances:
         return Instances(self.image_size, self.boxes, self.scores, self.class_ids, crops,
                          np.asarray(offsets, np.int64).reshape(-1, 2))
 
-    def to_full(self):
+    def to_full(self) -> "Instances":
         """The same instances with full-size masks."""
         if not self.cropped:
             return self
         return Instances(self.image_size, self.boxes, self.scores, self.class_ids, self.full_masks())
 
     # ------------------------------------------------------------------ geometry
-    def translate(self, dx, dy, image_size):
+    def translate(self, dx: int, dy: int, image_size: Sequence[int]) -> "Instances":
         """These instances placed at (``dx``, ``dy``) on a canvas of ``image_size`` (h, w): boxes shifted, masks
         kept as crops with shifted offsets (parts outside the canvas are cut off)."""
         src = self.to_cropped()
@@ -155,7 +164,7 @@ class Instances:
                          np.asarray(offsets, np.int64).reshape(-1, 2))
 
     @classmethod
-    def cat(cls, items, image_size=None):
+    def cat(cls, items: Iterable["Instances"], image_size: Optional[Sequence[int]] = None) -> "Instances":
         """Concatenate instances of the same image (cropped storage if any part is cropped)."""
         items = list(items)
         if image_size is None:
@@ -176,7 +185,7 @@ class Instances:
         return cls(image_size, boxes, scores, class_ids, np.concatenate([i.masks for i in items]))
 
 
-def _paste(canvas, crop, offset):
+def _paste(canvas: np.ndarray, crop: np.ndarray, offset: Sequence[int]) -> None:
     x0, y0 = int(offset[0]), int(offset[1])
     if crop.size == 0:
         return
@@ -186,7 +195,7 @@ def _paste(canvas, crop, offset):
         canvas[y0:cy1, x0:cx1] |= crop[:cy1 - y0, :cx1 - x0]
 
 
-def masks_to_boxes(masks):
+def masks_to_boxes(masks: Any) -> np.ndarray:
     """(N, h, w) bool -> (N, 4) float32 x1 y1 x2 y2 of each mask's pixels (zeros for an empty mask)."""
     boxes = np.zeros((len(masks), 4), np.float32)
     for i, mask in enumerate(masks):

@@ -6,11 +6,13 @@ Sections listed in ``FREEFORM_SECTIONS`` carry model-specific settings
 (architecture, reader, optimizer) that are checked by the model that reads them.
 """
 
+from typing import Any, Dict
+
 MODES = ("check_dataset", "train", "evaluate", "export", "predict")
 
 FREEFORM_SECTIONS = ("Architecture",)
 
-DEFAULTS = {
+DEFAULTS: Dict[str, Any] = {
     "Global": {
         "model": None,
         "mode": "check_dataset",

@@ -26,7 +26,7 @@ import os
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -312,7 +312,8 @@ def chip_dataset(rasters, labels, output_dir, *, class_column: Optional[str] = N
     output_dir = Path(output_dir)
     _check_output(output_dir, raster_paths + label_paths, overwrite)
     label_sets, skipped_features = read_labels(label_paths, class_column, class_name)
-    facts, chips, hits, skipped_nodata, dropped_small = [], [], [[] for _ in label_sets], 0, 0
+    hits: List[list] = [[] for _ in label_sets]
+    facts, chips, skipped_nodata, dropped_small = [], [], 0, 0
     for index, path in enumerate(raster_paths):
         fact, mine, raster_hits, skipped, small = _plan_raster(index, path, label_sets, bands, chip_size, overlap,
                                                                nodata_threshold, min_area_fraction)

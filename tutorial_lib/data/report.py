@@ -3,6 +3,7 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Optional
 
 from .validate import SPLITS, BySeverity, Problem
 
@@ -29,7 +30,7 @@ class DatasetReport(BySeverity):
     analysis: dict
     problems: list = field(default_factory=list)  # Problem records, in the order found
     extra: dict = field(default_factory=dict)
-    output_dir: str = None
+    output_dir: Optional[str] = None
 
     @property
     def check_pass(self):

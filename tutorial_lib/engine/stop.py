@@ -22,6 +22,8 @@ import signal
 import sys
 import threading
 import time
+from types import FrameType
+from typing import Callable, Iterator, Optional, Tuple
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -29,12 +31,12 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM)
 class TrainingStopped(KeyboardInterrupt):
     """Training stopped on request (a signal, or Ctrl-C) after a whole iteration; ``signum`` says which."""
 
-    def __init__(self, signum=signal.SIGINT):
+    def __init__(self, signum: int = signal.SIGINT) -> None:
         self.signum = int(signum)
         super().__init__(f"training stopped by {signal.Signals(self.signum).name}")
 
     @property
-    def exit_code(self):
+    def exit_code(self) -> int:
         return 128 + self.signum
 
 
@@ -44,14 +46,16 @@ class StopRequest:
 
     SAME_REQUEST_S = 1.0
 
-    def __init__(self, forward=None):
-        self.signum, self.forward, self.at = None, forward, None
+    def __init__(self, forward: Optional[Callable[[int], None]] = None) -> None:
+        self.signum: Optional[int] = None
+        self.forward = forward
+        self.at = 0.0
 
     @property
-    def requested(self):
+    def requested(self) -> bool:
         return self.signum is not None
 
-    def __call__(self, signum, frame):
+    def __call__(self, signum: int, frame: Optional[FrameType]) -> None:
         if self.signum is not None:
             if time.monotonic() - self.at < self.SAME_REQUEST_S:
                 return
@@ -64,7 +68,8 @@ class StopRequest:
 
 
 @contextlib.contextmanager
-def graceful_stop(signals=SIGNALS, forward=None):
+def graceful_stop(signals: Tuple[int, ...] = SIGNALS,
+                  forward: Optional[Callable[[int], None]] = None) -> Iterator[StopRequest]:
     """Install a :class:`StopRequest` for ``signals`` in the block and yield it; restore the previous handlers."""
     request = StopRequest(forward)
     if threading.current_thread() is not threading.main_thread():

@@ -29,7 +29,7 @@ they are (e.g. pixels, with ``pixel_size=1``).
 import math
 import os
 from dataclasses import asdict, dataclass
-from typing import Optional
+from typing import Dict, Optional
 
 import numpy as np
 
@@ -262,7 +262,7 @@ def evaluate_scene(pred_vectors, label_vectors, *, iou_thresholds=COCO_IOU_THRES
     if pixel_size:
         bands.update({f"px {name}": (lo * pixel_size ** 2, hi * pixel_size ** 2)
                       for name, (lo, hi) in COCO_PIXEL_BANDS.items()})
-    curves = {name: [] for name in bands}  # per band: [per class: [per threshold]]
+    curves: Dict[str, list] = {name: [] for name in bands}  # per band: [per class: [per threshold]]
     tp = duplicates = kept_preds = 0
     for name in classes:
         p, g = pred_classes == name, truth_classes == name
