@@ -104,12 +104,12 @@ def test_builds_are_read_from_paddle(monkeypatch):
 
 
 def test_engine_sets_the_first_id_of_any_kind(monkeypatch):
-    from tutorial_lib.engine import runtime
+    from tutorial_lib.engine import distributed
 
     calls = []
-    monkeypatch.setattr(runtime, "setup", lambda: SimpleNamespace(set_device=calls.append))
+    monkeypatch.setattr(distributed, "import_ppdet", lambda: SimpleNamespace(set_device=calls.append))
     for device in ("cpu", "gpu:1,2", "xpu:0,1", "npu:2"):
-        assert runtime.set_device(device) == device
+        assert distributed.set_device(device) == device
     assert calls == ["cpu", "gpu:1", "xpu:0", "npu:2"]
 
 

@@ -30,14 +30,14 @@ class ArraySplit:
 def train_tiny(batch_size):
     """Train the tiny model in this process (one of several when started by spawn); return its weights and the
     per-epoch mean losses."""
-    from tutorial_lib.engine import runtime
+    from tutorial_lib.engine import distributed
     from tutorial_lib.engine.data import train_batches
     from tutorial_lib.engine.trainer import Trainer
     from tutorial_lib.paddle_env import import_paddle
 
     paddle = import_paddle()  # (not ppdet: this model needs none)
-    runtime.init_distributed()
-    rank, world = runtime.rank(), runtime.world_size()
+    distributed.init_distributed()
+    rank, world = distributed.rank(), distributed.world_size()
 
     class Tiny(paddle.nn.Layer):
         def __init__(self):
@@ -74,9 +74,9 @@ def train_tiny(batch_size):
 
 @pytest.fixture(scope="module")
 def two_processes():
-    from tutorial_lib.engine import runtime
+    from tutorial_lib.engine import distributed
 
-    return runtime.spawn(train_tiny, (2,), nprocs=2, device="cpu")
+    return distributed.spawn(train_tiny, (2,), nprocs=2, device="cpu")
 
 
 def test_both_processes_hold_identical_weights(two_processes):
@@ -115,7 +115,7 @@ def test_shards_cover_the_global_batch_once():
 
 
 def test_process_environments_per_device():
-    from tutorial_lib.engine.runtime import process_envs
+    from tutorial_lib.engine.distributed import process_envs
     from tutorial_lib.engine.train import spawn_train
 
     gpus = process_envs(4, "gpu:0,1,2,3")

@@ -12,9 +12,9 @@ from tutorial_lib.errors import UserError
 
 @pytest.fixture(scope="module")
 def paddle():
-    from tutorial_lib.engine import runtime
+    from tutorial_lib.models.ppdet_ops import import_ppdet
 
-    return runtime.setup()
+    return import_ppdet()
 
 
 def tiny_model(paddle, seed=0):

@@ -40,10 +40,10 @@ def load_cfg(**kw):
 
 # ----------------------------------------------------------------------------- compat
 def test_compat_fixes_apply_to_this_paddledet():
-    from tutorial_lib.engine import runtime
+    from tutorial_lib.models.ppdet_ops import import_ppdet
     from tutorial_lib.models import paddledet_compat as compat
 
-    runtime.setup()
+    import_ppdet()
     status = compat.apply()
     assert set(status) == {f"{m}.{q}" for m, q, _ in compat.FIXES}
     assert all(v == "applied" for v in status.values()), status

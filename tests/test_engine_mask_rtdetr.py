@@ -217,9 +217,9 @@ def test_predict_mode_saves_images_and_json(trained, tmp_path):
 @pytest.fixture(scope="module")
 def coco_checkpoint(tmp_path_factory):
     """An official-style 80-class Mask-RT-DETR-S state dict."""
-    from tutorial_lib.engine import runtime
+    from tutorial_lib.models.ppdet_ops import import_ppdet
 
-    paddle = runtime.setup()
+    paddle = import_ppdet()
     from tutorial_lib.models.mask_rtdetr import build_mask_rtdetr
 
     paddle.seed(123)

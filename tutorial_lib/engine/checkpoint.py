@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import UserError
+from ..models.ppdet_ops import import_ppdet
 from ..models.weights import load_matching, load_pretrained
-from . import runtime
 from .optim import load_optimizer_state
 
 __all__ = ["save", "save_training", "load_training", "copy_checkpoint", "resolve", "load_states", "load_params",
@@ -22,7 +22,7 @@ RESUMABLE = ("interrupted", "latest")  # plus epoch_N: the folders Train.resume_
 
 def save(folder, name, model, optimizer=None, states=None):
     """Write ``folder/name.pdparams`` (+ ``.pdopt``, ``.pdstates``); return the paths written."""
-    paddle = runtime.setup()
+    paddle = import_ppdet()
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = {"pdparams": folder / f"{name}.pdparams"}
@@ -40,7 +40,7 @@ def save_training(folder, name, model, optimizer_state, states, ema=None):
     """A training checkpoint: ``.pdparams`` (the EMA weights when ``ema`` is given, else the model's), ``.pdema``
     (the raw weights, with ``ema`` only), ``.pdopt`` (``optimizer_state``) and ``.pdstates`` (``states``, plus the
     EMA's step counter under ``"ema"``). Returns the paths written, by extension."""
-    paddle = runtime.setup()
+    paddle = import_ppdet()
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = {}
@@ -61,7 +61,7 @@ def save_training(folder, name, model, optimizer_state, states, ema=None):
 def load_training(prefix):
     """``(raw weights, EMA weights or None)`` of a checkpoint: ``.pdema`` + ``.pdparams`` when it was saved with
     EMA, else ``.pdparams`` + None."""
-    paddle = runtime.setup()
+    paddle = import_ppdet()
     ema_file = Path(str(prefix) + ".pdema")
     if ema_file.is_file():
         return paddle.load(str(ema_file)), load_params(prefix)
@@ -103,13 +103,13 @@ def resolve(path, key):
 
 
 def load_states(prefix):
-    paddle = runtime.setup()
+    paddle = import_ppdet()
     path = Path(str(prefix) + ".pdstates")
     return paddle.load(str(path)) if path.is_file() else {}
 
 
 def load_params(prefix):
-    paddle = runtime.setup()
+    paddle = import_ppdet()
     return paddle.load(str(prefix) + ".pdparams")
 
 
@@ -151,7 +151,7 @@ def resume_or_load(train_cfg, out, model, optimizer, schedule, ema, total_steps,
         if train_cfg.get("pretrain_weight_path"):
             adapter.load_pretrained(model, train_cfg["pretrain_weight_path"], log=log)
         return Progress()
-    paddle = runtime.setup()
+    paddle = import_ppdet()
     prefix = resolve(resume, "Train.resume_path")
     states = load_states(prefix)
     if not states or "epoch" not in states:

@@ -5,13 +5,14 @@ import copy
 import numpy as np
 
 from ..errors import UserError
-from . import checkpoint, runtime
+from . import checkpoint, distributed
 from ..models.adapters import get_adapter
+from ..models.ppdet_ops import import_ppdet
 
 
 def prepare(cfg):
-    paddle = runtime.setup()
-    runtime.set_device(cfg["Global"]["device"])
+    paddle = import_ppdet()
+    distributed.set_device(cfg["Global"]["device"])
     return paddle
 
 
@@ -55,7 +56,7 @@ def load_trained(prefix, cfg, dataset_labels=None):
 
 def predict_split(model, adapter, split, num_classes, progress=None):
     """Run ``model`` (eval mode, no grad) over every image of ``split``; ``{image_id: Instances}``."""
-    paddle = runtime.setup()
+    paddle = import_ppdet()
     transforms, batch_transforms = adapter.compose("eval", num_classes)
     from .data import eval_batches
 

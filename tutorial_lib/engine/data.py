@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
-from .runtime import mixed_seed
+from .seeding import mixed_seed
 
 SPLITS = {"train": "annotations/instance_train.json", "val": "annotations/instance_val.json"}
 

@@ -23,7 +23,7 @@ and prediction load) and the raw training weights in ``.pdema``; see :mod:`.chec
 import math
 
 from ..errors import UserError
-from . import runtime
+from ..models.ppdet_ops import import_ppdet
 
 DECAY_TYPES = ("exponential", "threshold", "normal")
 
@@ -42,7 +42,7 @@ def bn_running_stat_names(model):
 
     Paddle stores them as parameters with ``stop_gradient=True``; they change in training, so they are averaged
     even when frozen parameters are filtered out (PaddleDetection's ``get_bn_running_state_names``)."""
-    paddle = runtime.setup()
+    paddle = import_ppdet()
     names = []
     for prefix, layer in model.named_sublayers():
         mean, var = getattr(layer, "_mean", None), getattr(layer, "_variance", None)
@@ -73,7 +73,7 @@ class ModelEMA:
     def __init__(self, model, decay=0.9998, decay_type="threshold", filter_no_grad=False):
         if decay_type not in DECAY_TYPES:
             raise UserError(f"EMA decay type {decay_type!r} is not one of {', '.join(DECAY_TYPES)}")
-        paddle = runtime.setup()
+        paddle = import_ppdet()
         self.decay, self.decay_type, self.filter_no_grad = float(decay), decay_type, bool(filter_no_grad)
         self.step = 0
         self.last_decay = None
@@ -87,7 +87,7 @@ class ModelEMA:
         self.shadow = {n: paddle.zeros(v.shape, dtype="float32") for n, v in state.items() if n not in kept}
 
     def update(self, model):
-        paddle = runtime.setup()
+        paddle = import_ppdet()
         d = decay_at(self.step, self.decay, self.decay_type)
         state = model.state_dict()
         with paddle.no_grad():
@@ -108,7 +108,7 @@ class ModelEMA:
         """The averaged weights under ``model.state_dict()``'s names and dtypes (new tensors; the model is not
         changed). Before the first update these are the model's own weights (PaddleDetection would hand back the
         zero-initialised shadow)."""
-        paddle = runtime.setup()
+        paddle = import_ppdet()
         out = {}
         scale = self._correction()
         with paddle.no_grad():
@@ -128,7 +128,7 @@ class ModelEMA:
     def resume(self, averaged, states):
         """Restore from the averaged weights of :meth:`state_dict` and :meth:`states` (exact for ``exponential``;
         the other types undo the bias correction, exact up to float rounding)."""
-        paddle = runtime.setup()
+        paddle = import_ppdet()
         self.step = int(states.get("step", 0))
         self.last_decay = states.get("last_decay")
         scale = self._correction()

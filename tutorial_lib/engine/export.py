@@ -76,7 +76,7 @@ def export_untrained(model_name, save_dir, num_classes=10, seed=0, overrides=Non
     never for predictions. ``overrides``: config values such as ``{"Architecture.input_size": 320}``."""
     from ..config import load_config
     from .common import model_meta
-    from .runtime import seed_all
+    from .seeding import seed_all
 
     cfg = load_config(model_name, dict(overrides or {}))
     prepare(cfg)

@@ -25,7 +25,8 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from . import checkpoint, runtime
+from ..models.ppdet_ops import import_ppdet
+from . import checkpoint
 from .trainer import HookBase
 
 CSV_FIELDS = ["epoch", "iters", "lr", "loss", "loss_rpn_cls", "loss_rpn_reg", "loss_bbox_cls", "loss_bbox_reg",
@@ -178,7 +179,7 @@ class CheckpointHook(HookBase):
         if self.export_every_epoch:
             from .export import export_inference
 
-            paddle = runtime.setup()
+            paddle = import_ppdet()
             export_inference(paddle.load(paths["pdparams"]), self.states["meta"], out / name / "inference")
         if is_best:
             checkpoint.copy_checkpoint(out / name, name, out / "best_model", "best_model")
@@ -258,7 +259,7 @@ class ExportBestHook(HookBase):
             return
         from .export import export_inference
 
-        paddle = runtime.setup()
+        paddle = import_ppdet()
         self.inference = export_inference(paddle.load(str(params)), self.meta, self.out / "best_model" / "inference")
 
 

@@ -1,12 +1,12 @@
 """Optimizer and learning-rate schedule from a config's ``Architecture.optimizer`` / ``.schedule``, and the
 optimizer's state saved with parameter names that load into any process."""
 from ..errors import UserError
-from . import runtime
+from ..models.ppdet_ops import import_ppdet
 
 
 def build_schedule(spec, base_lr, warmup_steps, total_steps):
     """Per-iteration learning rate: linear warmup then piecewise (milestones as fractions) or cosine decay."""
-    paddle = runtime.setup()
+    paddle = import_ppdet()
     spec = dict(spec or {"type": "PiecewiseDecay", "milestones": [0.75, 0.9], "gamma": 0.1})
     kind = spec.get("type", "PiecewiseDecay")
     if kind == "PiecewiseDecay":
@@ -35,7 +35,7 @@ def build_schedule(spec, base_lr, warmup_steps, total_steps):
 
 
 def build_optimizer(spec, schedule, model):
-    paddle = runtime.setup()
+    paddle = import_ppdet()
     spec = dict(spec or {"type": "Momentum", "momentum": 0.9, "weight_decay": 1e-4})
     params = [p for p in model.parameters() if not p.stop_gradient]
     decay = spec.get("weight_decay")

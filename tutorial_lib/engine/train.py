@@ -38,7 +38,7 @@ from pathlib import Path
 from ..config import save_config
 from ..data.coco import load_coco
 from ..errors import UserError
-from . import checkpoint, runtime
+from . import checkpoint, distributed, seeding
 from .common import model_meta, predict_split, prepare
 from .data import Split, check_num_classes, read_categories, steps_per_epoch, train_batches
 from .ema import ModelEMA, ema_settings
@@ -60,8 +60,8 @@ def train(cfg, callback=None, hooks=None):
     in ``interrupted/``). ``hooks``: more :class:`.trainer.HookBase` objects, run after the default ones.
     With several devices, callback and hooks run in process 0 only and must be picklable.
     """
-    devices = runtime.device_ids(cfg["Global"]["device"])
-    if runtime.world_size() == 1 and len(devices) > 1:
+    devices = distributed.device_ids(cfg["Global"]["device"])
+    if distributed.world_size() == 1 and len(devices) > 1:
         return spawn_train(cfg, callback=callback, hooks=hooks)
     return _train(cfg, callback, hooks)
 
@@ -69,11 +69,11 @@ def train(cfg, callback=None, hooks=None):
 # ----------------------------------------------------------------------------- several processes
 def _worker(cfg, callback, hooks):
     result = _train(cfg, callback, hooks)
-    return result if runtime.rank() == 0 else None
+    return result if distributed.rank() == 0 else None
 
 
 def spawn_train(cfg, nprocs=None, device=None, callback=None, hooks=None):
-    """Train data-parallel in new local processes (:func:`.runtime.spawn`); return process 0's result.
+    """Train data-parallel in new local processes (:func:`.distributed.spawn`); return process 0's result.
 
     ``device``: ``Global.device`` by default; ``gpu:0,1`` (or ``dcu``/``xpu`` ids) starts one process per card,
     ``cpu`` starts ``nprocs`` CPU processes over gloo (tests). NPUs and MLUs are started with
@@ -94,14 +94,14 @@ def spawn_train(cfg, nprocs=None, device=None, callback=None, hooks=None):
         except Exception as exc:  # pickling raises several types
             raise UserError(f"with several training processes the {name} is sent to each of them and must be "
                             f"picklable (a module-level function or class): {exc}") from None
-    return runtime.spawn(_worker, (cfg, callback, hooks), nprocs, device)[0]
+    return distributed.spawn(_worker, (cfg, callback, hooks), nprocs, device)[0]
 
 
 # ----------------------------------------------------------------------------- one process
 def _train(cfg, callback=None, hooks=None):
     paddle = prepare(cfg)
-    runtime.init_distributed()
-    rank, world = runtime.rank(), runtime.world_size()
+    distributed.init_distributed()
+    rank, world = distributed.rank(), distributed.world_size()
     main = rank == 0
     g, t, arch = cfg["Global"], cfg["Train"], cfg["Architecture"]
     out = Path(g["output"])
@@ -114,7 +114,7 @@ def _train(cfg, callback=None, hooks=None):
     steps = _steps_per_epoch(len(data.train), batch_size, world)
     total = epochs * steps
 
-    runtime.seed_all(seed)
+    seeding.seed_all(seed)
     model = adapter.build_model(data.num_classes)
     schedule = build_schedule(arch.get("schedule"), float(t["learning_rate"]), int(t.get("warmup_steps") or 0), total)
     optimizer = build_optimizer(arch.get("optimizer"), schedule, model)

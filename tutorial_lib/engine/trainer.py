@@ -28,7 +28,7 @@ import weakref
 
 from ..errors import UserError
 from ..paddle_env import import_paddle
-from . import runtime
+from . import distributed, seeding
 from .stop import StopRequest, TrainingStopped, graceful_stop
 
 
@@ -135,7 +135,7 @@ class Trainer:
             self.run_step(inputs)
             self.steps_done = self.step + 1
             self._call("after_step")
-            if self.stop_agreed or (self.stop_request.requested and runtime.world_size() == 1):
+            if self.stop_agreed or (self.stop_request.requested and distributed.world_size() == 1):
                 raise TrainingStopped(self.stop_request.signum or signal.SIGTERM)
         if self.lr is None:  # resumed at the very end of an epoch: no step ran in this process yet
             self.lr = self.optimizer.get_lr()
@@ -149,7 +149,7 @@ class Trainer:
 
     def run_step(self, inputs):
         paddle = import_paddle()
-        paddle.seed(runtime.mixed_seed(self.seed, self.global_step, 101))
+        paddle.seed(seeding.mixed_seed(self.seed, self.global_step, 101))
         if self.scaler is not None:
             with paddle.amp.auto_cast(level=self.amp):
                 outputs = self.train_model(inputs)
@@ -164,7 +164,7 @@ class Trainer:
         self.optimizer.clear_grad()
         if hasattr(self.schedule, "step"):
             self.schedule.step()
-        values = runtime.mean_across_ranks({**{k: float(v) for k, v in outputs.items()},
+        values = distributed.mean_across_ranks({**{k: float(v) for k, v in outputs.items()},
                                             "_stop": float(self.stop_request.requested)})
         self.stop_agreed = values.pop("_stop") > 0  # any process asked: all stop after this iteration
         if not math.isfinite(values["loss"]):

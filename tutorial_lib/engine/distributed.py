@@ -1,24 +1,15 @@
-"""The training engine's process set-up: paddle and ppdet imported (through the paddledet adapter's
-:func:`tutorial_lib.models.ppdet_ops.import_ppdet`: import order, threads, full-graph export, 0-D tensor fixes),
-seeding, device selection, and the process's place in data-parallel training (rank, world size, started by
-``paddle.distributed.spawn`` or ``python -m paddle.distributed.launch``, which set ``PADDLE_TRAINER_ID`` /
-``PADDLE_TRAINERS_NUM`` in every training process)."""
+"""Data-parallel training processes: the devices a run spreads over, this process's rank and the world size
+(set by ``paddle.distributed.spawn`` / ``python -m paddle.distributed.launch`` as ``PADDLE_TRAINER_ID`` /
+``PADDLE_TRAINERS_NUM``), joining the process group, starting local processes (:func:`spawn`, which passes
+``SIGTERM`` on to them) and averaging the losses across them."""
 import os
-import random
 import signal
 import time
-
-import numpy as np
 
 from ..errors import UserError
 from ..models.ppdet_ops import import_ppdet
 from ..paddle_env import import_paddle
 from .stop import TrainingStopped, graceful_stop
-
-
-def setup():
-    """Import paddle (+ ppdet, with fixes) and return the ``paddle`` module."""
-    return import_ppdet()
 
 
 def set_device(device):
@@ -27,7 +18,7 @@ def set_device(device):
     it."""
     from ..config.device import paddle_device
 
-    paddle = setup()
+    paddle = import_ppdet()
     target = paddle_device(device)
     if world_size() > 1 and target != "cpu":
         target = f"{target.split(':')[0]}:{paddle.distributed.ParallelEnv().device_id}"
@@ -195,20 +186,3 @@ def mean_across_ranks(values):
     total = paddle.to_tensor([float(values[n]) for n in names], dtype="float64")
     paddle.distributed.all_reduce(total)
     return {n: float(v) / world_size() for n, v in zip(names, total.numpy().tolist())}
-
-
-def seed_all(seed):
-    """Seed paddle, numpy and random (global generators)."""
-    paddle = setup()
-    paddle.seed(int(seed))
-    np.random.seed(int(seed) % (2 ** 32))
-    random.seed(int(seed))
-
-
-def mixed_seed(*parts):
-    """A 31-bit seed that depends on every part (stable across processes, unlike ``hash``)."""
-    value = 0x9E3779B1
-    for part in parts:
-        value = (value * 1000003) ^ (int(part) & 0xFFFFFFFF)
-        value &= 0xFFFFFFFFFFFF
-    return value % (2 ** 31 - 1)
