@@ -2,6 +2,7 @@
 import base64
 import io
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
@@ -59,8 +60,9 @@ def image_server():
 @pytest.fixture(scope="module")
 def client():
     limits = Limits(max_body_bytes=200_000, max_image_bytes=100_000, max_pixels=100 * 100, url_timeout_s=2)
-    # loopback URLs are refused by default (tests/test_serving_urls.py); this server may fetch the local test server
-    return TestClient(create_app(NeverCalled(), limits, urls=UrlPolicy(allow=["127.0.0.1"])))
+    # loopback URLs are refused by default (tests/test_serving_urls.py); this server may fetch the local test server.
+    # No warm-up: it would call the pipeline, and a failed warm-up leaves the server not ready (/health 503)
+    return TestClient(create_app(NeverCalled(), limits, urls=UrlPolicy(allow=["127.0.0.1"]), warmup=False))
 
 
 @pytest.mark.parametrize("name, body, status, message", [
@@ -117,8 +119,23 @@ def test_truncated_image_is_refused_even_when_pil_was_made_tolerant(client):
 
 
 def test_health(client):
-    body = client.get("/health").json()
-    assert body["errorCode"] == 0 and body["result"] == {"status": "healthy"}
+    response = client.get("/health")
+    body = response.json()
+    assert response.status_code == 200 and body["errorCode"] == 0 and body["result"] == {"status": "healthy"}
+
+
+def test_health_is_503_while_the_warm_up_failed():
+    """PaddleX's /health means "requests are served": a model that could not be warmed up is not ready."""
+    client = TestClient(create_app(NeverCalled()))
+    worker, deadline = client.app.state.worker.start(), time.monotonic() + 10
+    while worker.error is None:  # the warm-up runs on the model thread
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    for path in ("/health", "/health/ready"):
+        response = client.get(path)
+        assert response.status_code == 503 and response.headers["retry-after"] == "1"
+        assert response.json()["errorCode"] == 503 and "could not be warmed up" in response.json()["errorMsg"]
+    assert client.get("/health/live").status_code == 200
 
 
 def png_header_only(width, height):

@@ -87,10 +87,10 @@ def test_liveness_and_readiness_while_the_model_loads():
     server = BackgroundServer(load).start(wait_ready=False)
     try:
         assert requests.get(server.url + "/health/live", timeout=5).status_code == 200
-        assert requests.get(server.url + "/health", timeout=5).json()["errorCode"] == 0  # PaddleX's: answers
-        ready = requests.get(server.url + "/health/ready", timeout=5)
-        assert ready.status_code == 503 and ready.json()["errorCode"] == 503
-        assert "loading the model" in ready.json()["errorMsg"]
+        for path in ("/health", "/health/ready"):  # PaddleX's /health: 200 only once requests are served
+            ready = requests.get(server.url + path, timeout=5)
+            assert ready.status_code == 503 and ready.json()["errorCode"] == 503
+            assert "loading the model" in ready.json()["errorMsg"]
         status, body = post(server.url, {"image": png_b64(0)})
         assert status == 503 and "not ready" in body["errorMsg"]
         release.set()
@@ -99,6 +99,8 @@ def test_liveness_and_readiness_while_the_model_loads():
             assert time.monotonic() < deadline
             time.sleep(0.05)
         assert server.app.state.worker.pipeline.calls == [1]  # the warm-up prediction came before "ready"
+        health = requests.get(server.url + "/health", timeout=5)
+        assert health.status_code == 200 and health.json()["result"] == {"status": "healthy"}
         status, body = post(server.url, {"image": png_b64(0)})
         assert status == 200 and len(body["result"]["instances"]) == 3
     finally:

@@ -99,7 +99,7 @@ ERROR_RESPONSES = {status: {"model": ErrorResponse, "description": text} for sta
     (400, "malformed request: bad JSON, unknown or missing field, wrong type, not an image"),
     (413, "request body, image bytes or image pixels over the server's limits"),
     (422, "image URL refused or not fetched"),
-    (503, "model not loaded yet, or too many requests in flight"),
+    (503, "model not loaded and warmed up yet, too many requests in flight, or shutting down"),
 ]}
 
 

@@ -64,10 +64,11 @@ class ModelWorker:
         self.max_batch = batching.max_batch_size if batching else 1
         self.max_wait_s = batching.max_wait_ms / 1000 if batching else 0.0
         self.warmup, self.trim_when_idle, self.on_batch = warmup, trim_when_idle, on_batch
-        self.loaded = threading.Event()
+        self.loaded, self.ready = threading.Event(), threading.Event()
         if self.pipeline is not None:
             self.loaded.set()
-        self.ready = threading.Event()
+            if not warmup:  # nothing left to do before serving: ready before the thread even starts
+                self.ready.set()
         self.error = None
         self._queue = queue.Queue()
         self._held = _EMPTY  # a job taken while gathering a batch that belongs to the next one
@@ -83,6 +84,7 @@ class ModelWorker:
         return self
 
     def stop(self, timeout=30):
+        """Stop after the jobs already queued; wait up to ``timeout`` seconds for that."""
         if self._thread is not None:
             self._queue.put(None)
             self._thread.join(timeout)
