@@ -42,6 +42,7 @@ BENCHMARKS = {
     "onnx_survey": (["benchmarks/hpi.py", "--survey", "--markdown"], 3),
     "sliced": (["benchmarks/sliced.py", "--threshold", "0.05"], 1),
     "large_scene": (["benchmarks/large_scene.py"], 2),
+    "merge_modes": (["benchmarks/merge_modes.py"], 5),
     "mask_rtdetr": (["benchmarks/mask_rtdetr.py", "--sizes", "S", "M", "L", "X", "H", "--repeats", "3"], 6),
     "mask_rtdetr_train": (["benchmarks/mask_rtdetr_train.py"], 4),
     # INT8 of the model mask_rtdetr_train.py trained (run that first; int8.py alone trains its own)

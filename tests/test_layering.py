@@ -140,3 +140,53 @@ def test_every_adapter_implements_the_written_contract():
               for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
               if re.search(r"(getattr|hasattr)\((self\.)?adapter\b", line)]
     assert not probes, probes
+
+
+def import_cycles(modules=None):
+    """Cycles of imports (function-level ones included) among the modules of one package, e.g. ``predict/a.py``
+    importing ``predict/b.py`` which imports ``predict/a.py``; each as a list of module names."""
+    paths = {module_name(p): p for p in (modules or all_modules())}
+
+    def package(name):
+        return name if paths[name].name == "__init__.py" else name.rsplit(".", 1)[0]
+
+    graph = {}
+    for name, path in paths.items():
+        edges = set()
+        for target, _ in imports_of(path):
+            while target and target not in paths:  # `from .x import f`: the module x; `from . import f`: the package
+                target = target.rpartition(".")[0]
+            if target and target != name and package(target) == package(name):
+                edges.add(target)
+        graph[name] = edges
+    cycles, state = [], {}
+
+    def visit(node, trail):
+        state[node] = "open"
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == "open":
+                cycles.append(trail[trail.index(nxt):] + [nxt])
+            elif nxt not in state:
+                visit(nxt, trail + [nxt])
+        state[node] = "done"
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [node])
+    return cycles
+
+
+def test_no_import_cycle_inside_a_package():
+    cycles = import_cycles()
+    assert not cycles, "import cycles:\n" + "\n".join(" -> ".join(c) for c in cycles)
+
+
+def test_an_import_cycle_is_caught(tmp_path, monkeypatch):
+    fake = tmp_path / "tutorial_lib" / "predict"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("")
+    (fake / "a.py").write_text("from .b import g\n")
+    (fake / "b.py").write_text("def g():\n    from .a import f\n")
+    monkeypatch.setattr(sys.modules[__name__], "PACKAGE", tmp_path / "tutorial_lib")
+    assert import_cycles(sorted(fake.glob("*.py"))) == [["tutorial_lib.predict.a", "tutorial_lib.predict.b",
+                                                         "tutorial_lib.predict.a"]]

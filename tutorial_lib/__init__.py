@@ -36,6 +36,7 @@ _LAZY = {
     "coco_to_labelme": ".data.convert", "coco_to_voc": ".data.convert",
     "download_dataset": ".data.download", "list_backups": ".data.split", "undo_split": ".data.split",
     "chip_dataset": ".data.geochips",  # GeoTIFF scenes + polygon labels -> COCO chips
+    "make_geoscene": ".data.geoscene",  # a generated 4-band GeoTIFF scene and its polygon labels
     # notebook 02/07: the quick-start model
     "quickstart_model_dir": ".quickstart", "training_scene": ".quickstart",
     # notebook 03: measuring models

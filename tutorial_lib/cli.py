@@ -13,6 +13,7 @@
     python -m tutorial_lib quantize --model_dir output/best_model/inference --calibration DATASET/images
     python -m tutorial_lib chip --rasters scenes/ --label_files labels.gpkg --class_column class --output data/chips
     python -m tutorial_lib evaluate_scene --pred out/scene.geojson --labels labels.gpkg --tiles scene.tif
+    python -m tutorial_lib geoscene --output data/geoscene [--seed 0] [--size 4096]
 
 Every user error ends with a non-zero exit and one line on stderr (``--debug`` shows the traceback).
 """
@@ -24,7 +25,7 @@ import sys
 from .engine.stop import TrainingStopped
 from .errors import UserError
 
-COMMANDS = ("sample", "models", "pipelines", "demo", "download", "quantize", "chip", "evaluate_scene")
+COMMANDS = ("sample", "models", "pipelines", "demo", "download", "quantize", "chip", "evaluate_scene", "geoscene")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -190,6 +191,11 @@ def _command_parser(command):
         _chip_arguments(parser)
     elif command == "evaluate_scene":
         _evaluate_scene_arguments(parser)
+    elif command == "geoscene":
+        parser.add_argument("--output", default="data/geoscene", help="folder for scene.tif and labels.geojson")
+        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--size", type=int, default=4096, help="scene side in pixels (0.4 m each)")
+        parser.add_argument("--overwrite", action="store_true", help="replace a scene made with other arguments")
     return parser
 
 
@@ -285,6 +291,14 @@ def _run_command(command, args):
         print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
     elif command == "evaluate_scene":
         _evaluate_scene(args)
+    elif command == "geoscene":
+        from dataclasses import asdict
+
+        from .data.geoscene import make_geoscene
+
+        scene = make_geoscene(args.output, seed=args.seed, size=args.size, overwrite=args.overwrite)
+        print(json.dumps({**asdict(scene), "raster": str(scene.raster), "labels": str(scene.labels),
+                          "objects": scene.objects}, indent=2))
 
 
 def _evaluate_scene(args):

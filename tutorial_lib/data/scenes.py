@@ -1926,16 +1926,24 @@ def _choose_context(rng, gsd, background_only):
     return names[int(rng.choice(len(names), p=p / p.sum()))]
 
 
-def render_aerial_scene(rng, size, style, gsd, num_objects=None, background_only=False, context=None):
+def render_aerial_scene(rng, size, style, gsd, num_objects=None, background_only=False, context=None, reserve=None,
+                        extra=None):
     """Draw one aerial image; return ``(rgb_uint8_image, [(class_name, coco_annotation), ...])``.
 
     ``rng``: a ``numpy`` Generator, the only source of randomness. ``size``: pixels (square). ``style``: a
     :class:`Style` or a name in :data:`STYLES`. ``gsd``: metres per pixel. ``num_objects``: at most this many target
     objects are drawn (None: as many as the context holds). ``background_only``: none at all. ``context``: a key of
     :data:`CONTEXTS` (None: drawn, weighted by :data:`CONTEXT_WEIGHTS` or, for backgrounds, :data:`BACKGROUND_WEIGHTS`).
+    ``reserve`` and ``extra``: called with the :class:`Scene` before the context is drawn (to keep places free in
+    its ``occupied`` raster) and once it is drawn, before the imaging (to draw more on the ground); :mod:`.geoscene`
+    keeps and then draws the roads that images of a mosaic share this way.
     """
     style = STYLES[style] if isinstance(style, str) else style
     context = context or _choose_context(rng, gsd, background_only)
     scene = Scene(rng, int(size), style, float(gsd), 0 if background_only else num_objects)
+    if reserve is not None:
+        reserve(scene)
     CONTEXTS[context](scene)
+    if extra is not None:
+        extra(scene)
     return scene.finish()

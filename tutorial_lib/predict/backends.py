@@ -60,7 +60,7 @@ def create_backend(model_dir, device="cpu", run_mode=None, threads=None):
         backend = OnnxRuntimeBackend if run_mode.startswith("onnxruntime") else OpenVINOBackend
         backend.require_runtime()  # before converting anything
         if run_mode.endswith("int8"):
-            from .quantize import require_int8
+            from .onnx_export import require_int8
 
             path = require_int8(model_dir)
         else:

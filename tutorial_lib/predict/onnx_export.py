@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ..errors import UserError
 
+INT8_NAME = "inference_int8.onnx"  # the post-training INT8 model (quantize.py) beside inference.onnx
 DEFAULT_OPSET = 16  # grid_sample (Mask-RT-DETR's deformable attention) needs opset 16
 
 
@@ -42,6 +43,24 @@ def _require_paddle2onnx():
 
 def onnx_path(model_dir):
     return Path(str(model_dir)) / "inference.onnx"
+
+
+def int8_path(model_dir):
+    return Path(str(model_dir)) / INT8_NAME
+
+
+def require_int8(model_dir):
+    """The INT8 model of ``model_dir``, or a clear error saying how to make it (also when the Paddle model was
+    exported again after it was quantized: the INT8 model would silently run the old weights)."""
+    path = int8_path(model_dir)
+    how = ("make it with quantize_int8(model_dir, calibration_images) or python -m tutorial_lib quantize "
+           "--model_dir DIR --calibration IMAGES")
+    if not path.is_file():
+        raise UserError(f"{model_dir} has no {INT8_NAME}; {how}")
+    params = Path(str(model_dir)) / "inference.pdiparams"
+    if params.is_file() and params.stat().st_mtime > path.stat().st_mtime:
+        raise UserError(f"{path} is older than the model exported in {model_dir}; quantize again: {how}")
+    return path
 
 
 def is_current(model_dir):

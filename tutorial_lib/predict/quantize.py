@@ -24,21 +24,17 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
+from .backends import ensure_onnx_model
 from .inputs import iter_sources
+from .onnx_export import INT8_NAME, int8_path, onnx_path, require_int8
+from .predictor import Predictor, make_feed
 
-INT8_NAME = "inference_int8.onnx"
 OP_TYPES = ("Conv", "MatMul")
-
-
-def int8_path(model_dir):
-    return Path(str(model_dir)) / INT8_NAME
 
 
 def _feeds(model_dir, images, max_images):
     """Preprocessed feed dicts (``image``, ``im_shape``, ``scale_factor``), one image each, as the predictor makes."""
     import yaml
-
-    from . import make_feed
 
     info = yaml.safe_load((Path(str(model_dir)) / "inference.yml").read_text(encoding="utf-8"))
     feeds = []
@@ -61,7 +57,6 @@ def quantize_int8(model_dir, images, max_images=32, progress=True):
         from onnxruntime.quantization.shape_inference import quant_pre_process
     except ImportError:
         raise UserError("INT8 quantization needs onnxruntime and onnx (pip install onnxruntime onnx)") from None
-    from .backends import ensure_onnx_model
 
     source = ensure_onnx_model(model_dir)
     feeds = _feeds(model_dir, images, max_images)
@@ -104,8 +99,6 @@ def int8_tradeoff(model_dir, calibration, image, repeats=3, max_images=16):
     time of predicting ``image`` (after one warm-up)."""
     import time
 
-    from . import Predictor
-    from .onnx_export import onnx_path
 
     try:
         path = require_int8(model_dir)
@@ -129,20 +122,6 @@ def int8_tradeoff(model_dir, calibration, image, repeats=3, max_images=16):
 
 def model_size_mb(path):
     return Path(str(path)).stat().st_size / 1e6
-
-
-def require_int8(model_dir):
-    """The INT8 model of ``model_dir``, or a clear error saying how to make it (also when the Paddle model was
-    exported again after it was quantized: the INT8 model would silently run the old weights)."""
-    path = int8_path(model_dir)
-    how = ("make it with quantize_int8(model_dir, calibration_images) or python -m tutorial_lib quantize "
-           "--model_dir DIR --calibration IMAGES")
-    if not path.is_file():
-        raise UserError(f"{model_dir} has no {INT8_NAME}; {how}")
-    params = Path(str(model_dir)) / "inference.pdiparams"
-    if params.is_file() and params.stat().st_mtime > path.stat().st_mtime:
-        raise UserError(f"{path} is older than the model exported in {model_dir}; quantize again: {how}")
-    return path
 
 
 __all__ = ["INT8_NAME", "int8_path", "int8_tradeoff", "model_size_mb", "quantize_int8", "require_int8"]
