@@ -46,9 +46,9 @@ def weights_file(path, sha256=None, progress=True, retries=3):
 
             try:
                 download(mirrored(text), target, sha256=sha256, progress=progress, retries=retries)
-            except UserError as exc:
-                raise UserError(f"cannot download weights {text}: {exc}; download it yourself and pass the local "
-                                ".pdparams path") from None
+            except UserError as exc:  # the URL and the network error are in the cause (shown with --debug)
+                raise UserError(f"cannot download {Path(urlparse(text).path).name} from {urlparse(text).hostname}: "
+                                "download it yourself and pass the local .pdparams path") from exc
         return target
     file = Path(text if text.endswith(".pdparams") else text + ".pdparams")
     if not file.is_file():
