@@ -9,6 +9,8 @@ Sections listed in ``FREEFORM_SECTIONS`` carry model-specific settings
 from typing import Any, Dict
 
 MODES = ("check_dataset", "train", "evaluate", "export", "predict")
+# Inference backends (tutorial_lib.predict.backends builds them): the one list, read by the config check and the predictor
+RUN_MODES = ("paddle", "mkldnn", "onnxruntime", "openvino", "onnxruntime_int8", "openvino_int8", "trt_fp32", "trt_fp16")
 
 FREEFORM_SECTIONS = ("Architecture",)
 
@@ -74,8 +76,7 @@ CHOICES = {
     "CheckDataset.convert.src_dataset_type": (None, "COCO", "LabelMe", "VOC", "GeoTIFF"),
     "CheckDataset.convert.split_by": ("raster", "blocks"),
     "CheckDataset.convert.image_format": ("png", "jpg"),
-    "Predict.kernel_option.run_mode": ("paddle", "mkldnn", "trt_fp32", "trt_fp16", "onnxruntime", "openvino",
-                                       "onnxruntime_int8", "openvino_int8"),
+    "Predict.kernel_option.run_mode": RUN_MODES,
     "Train.amp": (None, "OFF", "O1", "O2"),
 }
 

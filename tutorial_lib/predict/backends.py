@@ -20,10 +20,9 @@ import os
 from collections import Counter
 from pathlib import Path
 
+from ..config.schema import RUN_MODES
 from ..errors import UserError
 
-RUN_MODES = ("paddle", "mkldnn", "onnxruntime", "openvino", "onnxruntime_int8", "openvino_int8", "trt_fp32",
-             "trt_fp16")
 ONNX_RUN_MODES = ("onnxruntime", "openvino", "onnxruntime_int8", "openvino_int8")  # run an ONNX model, not Paddle
 
 
