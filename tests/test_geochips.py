@@ -14,7 +14,7 @@ from shapely.geometry import Polygon, box, mapping
 
 from tutorial_lib.cli import main
 from tutorial_lib.data.check import check_report
-from tutorial_lib.data.geochips import chip_dataset, is_chip_dataset
+from tutorial_lib.data.geochips import chip_dataset, is_chip_dataset, raster_settings
 from tutorial_lib.data.geovector import reproject
 from tutorial_lib.data.split import split_dataset
 from tutorial_lib.errors import UserError
@@ -199,6 +199,14 @@ def test_four_band_uint16_with_band_selection(scene, tmp_path):
     stretch = data["info"]["geochips"]["stretch"]
     assert stretch["bands"] == [4, 3, 2] and stretch["percentiles"] == [2.0, 98.0]
     assert all(lo < hi for lo, hi in zip(stretch["low"], stretch["high"]))
+    # what an exported model carries: bands, source dtype and {band: [low, high]}, the same in both files
+    info = data["info"]["geochips"]
+    assert (info["bands"], info["dtype"]) == ([4, 3, 2], "uint16") and info == coco(tmp_path / "chips", "val")["info"][
+        "geochips"]
+    assert info["limits"] == {str(b): [lo, hi] for b, lo, hi in zip([4, 3, 2], stretch["low"], stretch["high"])}
+    settings = raster_settings(tmp_path / "chips")
+    assert (settings.bands, settings.dtype) == ((4, 3, 2), "uint16")
+    assert settings.stretch == {b: (lo, hi) for b, lo, hi in zip([4, 3, 2], stretch["low"], stretch["high"])}
     img = data["images"][0]
     col, row, w, h = img["window"]
     with rasterio.open(scene / "scene.tif") as src:

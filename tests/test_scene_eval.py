@@ -190,5 +190,53 @@ def test_ap_equals_hotcoco_on_rasterised_masks():
     assert 0.2 < mine.ap < 0.9  # a scene with something to get right and something to get wrong
 
 
+# No-data: the raster holds data on x < 120 m only. T1 is found by P1; T2 lies in no-data (ignored, not a miss);
+# T3 is exactly half inside (kept) and its prediction P3 only 8 / 18 inside (ignored): T3 is a miss. P2 lies in
+# no-data: ignored, not a false positive. Without the valid area: P1-T1 and P3-T3 (IoU 180 / 200 = 0.9) match,
+# P2 is a false positive and T2 a miss.
+NODATA_TRUTH = [(box(10, 10, 30, 30), {}), (box(150, 10, 170, 30), {}), (box(110, 50, 130, 60), {})]
+NODATA_PREDS = [(box(10, 10, 30, 30), {"score": 0.9}), (box(150, 50, 170, 70), {"score": 0.8}),
+                (box(112, 50, 130, 60), {"score": 0.7})]
+
+
+def nodata_scene(**kwargs):
+    return evaluate_scene(features_of(NODATA_PREDS, label="object"), features_of(NODATA_TRUTH, cls="object"),
+                          label_class_field="cls", crs="EPSG:32633", **kwargs)
+
+
+def test_nodata_is_never_background(tmp_path):
+    everything = nodata_scene()
+    assert (everything.precision, everything.recall) == (pytest.approx(2 / 3), pytest.approx(2 / 3))
+    assert (everything.ignored_predictions, everything.ignored_ground_truth) == (0, 0)
+    valid = at(box(0, 0, 120, 100))
+    for area in (valid, tmp_path / "scene.tif"):
+        if not hasattr(area, "geom_type"):  # the raster itself: 200 x 100 one-metre pixels, x >= 120 m no-data
+            data = np.full((1, 100, 200), 7, np.uint8)
+            data[:, :, 120:] = 0
+            with rasterio.open(area, "w", driver="GTiff", width=200, height=100, count=1, dtype="uint8", crs=UTM,
+                               transform=from_origin(X0, Y0 + 100, 1.0, 1.0), nodata=0) as dst:
+                dst.write(data)
+        report = nodata_scene(valid_area=area)
+        assert (report.predictions, report.ground_truth) == (1, 2)
+        assert (report.ignored_predictions, report.ignored_ground_truth) == (2, 1)
+        assert (report.precision, report.recall, report.duplicates) == (1.0, 0.5, 0)
+        assert "| ignored in no-data (predictions / ground truth) | 2 / 1 |" in report.to_markdown()
+    # a geometry in another CRS: the valid area (half a metre wider, clear of the 50 % bounds) in lon/lat
+    lonlat = reproject(np.array([at(box(0, 0, 120.5, 100))], dtype=object), UTM, "EPSG:4326")[0]
+    assert nodata_scene(valid_area=lonlat, valid_area_crs="EPSG:4326").recall == 0.5
+    # the CLI twin: --valid_area RASTER
+    from pyogrio.raw import write
+
+    for name, items, field in (("pred.gpkg", NODATA_PREDS, "score"), ("labels.gpkg", NODATA_TRUTH, None)):
+        columns = [np.array([p["score"] for _, p in items])] if field else [np.array(["object"] * 3, dtype=object)]
+        write(str(tmp_path / name), np.array([at(g).wkb for g, _ in items], dtype=object), columns,
+              fields=[field or "label"], driver="GPKG", geometry_type="Polygon", crs="EPSG:32633")
+    assert main(["evaluate_scene", "--pred", str(tmp_path / "pred.gpkg"), "--labels", str(tmp_path / "labels.gpkg"),
+                 "--class_field", "", "--valid_area", str(tmp_path / "scene.tif"),
+                 "--json", str(tmp_path / "report.json")]) == 0
+    saved = json.loads((tmp_path / "report.json").read_text())
+    assert (saved["precision"], saved["recall"], saved["ignored_predictions"]) == (1.0, 0.5, 2)
+
+
 def test_exported_as_tl_evaluate_scene():
     assert tl.evaluate_scene is evaluate_scene

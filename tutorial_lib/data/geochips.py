@@ -11,7 +11,8 @@ scenes into chips and the labels with them:
 2. *Split by area* (:mod:`.geosplit`): whole rasters or spatial blocks go to val, never single chips.
 3. *Stretch*: non-uint8 bands are mapped to 0-255 between percentiles computed once, over windows sampled from the
    *training* chips (val stays unseen), with exactly the reader prediction uses (:class:`.raster.RasterReader`).
-   The limits are recorded in the dataset's ``info`` so that an exported model can carry them to deployment.
+   The limits are recorded in the dataset's ``info`` (``bands``, ``dtype``, ``limits`` ``{band: [low, high]}``),
+   and :func:`raster_settings` reads them back, so that an exported model carries them to deployment.
 4. *Write* ``images/`` (8-bit RGB PNG or JPEG) and ``annotations/instance_{train,val}.json``. Each image entry
    keeps ``source`` (the raster), ``window`` ``[col_off, row_off, width, height]``, ``transform`` (the chip's
    affine, rasterio order ``a, b, c, d, e, f``) and ``crs``, so predictions on a chip map back to the scene.
@@ -36,8 +37,8 @@ from ..errors import UserError
 from .geolabels import labels_on_raster, read_labels
 from .geosplit import SPLIT_BY, assign_val, chip_windows, drop_cross_split_overlaps
 from .geovector import VECTOR_SUFFIXES, polygonal
-from .raster import (RASTER_SUFFIXES, STRETCH_PERCENTILES, RasterReader, has_nodata, is_georeferenced, needs_stretch,
-                     open_raster, percentile_limits, select_bands, valid_mask, valid_samples)
+from .raster import (RASTER_SUFFIXES, STRETCH_PERCENTILES, RasterReader, RasterSettings, has_nodata, is_georeferenced,
+                     needs_stretch, open_raster, percentile_limits, select_bands, valid_mask, valid_samples)
 
 OPTIONS = DEFAULTS["CheckDataset"]["convert"]  # the defaults below are the config keys' defaults
 CHIP_KEYS = ("class_column", "class_name", "bands", "chip_size", "overlap", "nodata_threshold", "min_area_fraction",
@@ -353,6 +354,8 @@ def chip_dataset(rasters, labels, output_dir, *, class_column: Optional[str] = N
                 "nodata_threshold": nodata_threshold, "min_area_fraction": min_area_fraction,
                 "image_format": image_format, "split_by": split_by, "block_size": block_size,
                 "val_fraction": val_fraction, "seed": seed, "bands": bands_used, "stretch": stretch,
+                "dtype": facts[0]["dtypes"][0],
+                "limits": None if limits is None else {str(b): list(limits[b]) for b in dict.fromkeys(bands_used)},
                 "val_units": [_unit_name(u, facts) for u in val_units]}
     tmp = output_dir.parent / f".{output_dir.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -373,6 +376,36 @@ def _unit_name(unit, facts):
     return name if len(unit) == 1 else f"{name} block ({unit[1]}, {unit[2]})"
 
 
+def raster_settings(dataset_dir) -> Optional[RasterSettings]:
+    """The :class:`.raster.RasterSettings` (bands, per-band stretch limits, data type) a chip dataset at
+    ``dataset_dir`` was made with, from its annotation files' ``info``; None for any other dataset (or none)."""
+    info = None
+    for split in ("train", "val"):
+        path = Path(dataset_dir) / "annotations" / f"instance_{split}.json"
+        try:
+            coco = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(coco, dict) and is_chip_dataset(coco):
+            info = (coco.get("info") or {}).get(INFO_KEY)
+            break
+    if not isinstance(info, dict) or not info.get("bands"):
+        return None
+    bands = _three_bands(info["bands"])
+    limits = info.get("limits")
+    stretch = info.get("stretch")
+    if limits is None and isinstance(stretch, dict):  # datasets chipped before ``limits`` was recorded
+        limits = {b: [lo, hi] for b, lo, hi in zip(*(stretch.get(k) or [] for k in ("bands", "low", "high")))}
+    return RasterSettings.from_dict({"bands": bands, "dtype": info.get("dtype"), "stretch": limits},
+                                    f"the {INFO_KEY} info of {Path(dataset_dir).name}")
+
+
+def _three_bands(bands):
+    """Recorded bands as the three read as R, G, B (a single grey band repeated)."""
+    bands = [int(b) for b in ([bands] if isinstance(bands, int) else bands)]
+    return bands * 3 if len(bands) == 1 else bands
+
+
 def chip_from_config(dataset_dir, output_dir, options, seed):
     """``CheckDataset.convert`` with ``src_dataset_type=GeoTIFF``: the rasters in ``dataset_dir`` and
     ``label_files`` (default: the vector files in ``dataset_dir``) chipped into ``output_dir`` (replaced)."""
@@ -382,4 +415,4 @@ def chip_from_config(dataset_dir, output_dir, options, seed):
     return {"src_dataset_type": "GeoTIFF", "src_dir": str(dataset_dir), **report.to_dict()}
 
 
-__all__ = ["CHIP_KEYS", "ChipReport", "chip_dataset", "chip_from_config", "is_chip_dataset"]
+__all__ = ["CHIP_KEYS", "ChipReport", "chip_dataset", "chip_from_config", "is_chip_dataset", "raster_settings"]

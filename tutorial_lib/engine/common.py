@@ -17,9 +17,22 @@ def prepare(cfg):
 
 
 def model_meta(cfg, num_classes, label_list):
-    """Everything needed to rebuild the model later (stored in every ``.pdstates``)."""
-    return {"model_name": cfg["Global"]["model"], "architecture": copy.deepcopy(cfg["Architecture"]),
+    """Everything needed to rebuild the model later (stored in every ``.pdstates``), and for a GeoTIFF chip dataset
+    the bands and stretch its rasters were read with (``raster_input``: every export of the model applies them)."""
+    meta = {"model_name": cfg["Global"]["model"], "architecture": copy.deepcopy(cfg["Architecture"]),
             "num_classes": int(num_classes), "label_list": list(label_list)}
+    raster = dataset_raster_settings(cfg)
+    if raster is not None:
+        meta["raster_input"] = raster.to_dict()
+    return meta
+
+
+def dataset_raster_settings(cfg):
+    """The :class:`RasterSettings` of ``Global.dataset_dir`` when it is a GeoTIFF chip dataset, else None."""
+    from ..data.geochips import raster_settings
+
+    dataset_dir = cfg["Global"].get("dataset_dir")
+    return raster_settings(dataset_dir) if dataset_dir else None
 
 
 def meta_from_checkpoint(prefix, cfg, dataset_labels=None):

@@ -2,8 +2,11 @@
 
 ``Export.weight_path`` (``.pdparams``) -> ``Global.output``: ``inference.pdmodel``, ``inference.pdiparams``
 and ``inference.yml`` (model name, architecture, preprocessing ops, label list, outputs, draw threshold):
-everything :class:`tutorial_lib.predict.Predictor` needs, and nothing else. A checkpoint trained with EMA
-exports its averaged weights: its ``.pdparams`` holds them (as in PaddleDetection and PaddleX; see :mod:`.checkpoint`).
+everything :class:`tutorial_lib.predict.Predictor` needs, and nothing else. A model trained on GeoTIFF chips
+(:mod:`tutorial_lib.data.geochips`, ``Global.dataset_dir``) also carries a ``RasterInput`` block: the bands, data
+type and per-band stretch limits of its training chips, which prediction on a scene applies as they are. A
+checkpoint trained with EMA exports its averaged weights: its ``.pdparams`` holds them (as in PaddleDetection and
+PaddleX; see :mod:`.checkpoint`).
 """
 import time
 from pathlib import Path
@@ -12,12 +15,15 @@ import yaml
 
 from . import checkpoint
 from .common import build_from_meta, load_trained, prepare
+from ..data.raster import RasterSettings
 from ..models.adapters import get_adapter
 
 DRAW_THRESHOLD = 0.5
 
 
-def write_inference_config(save_dir, meta, adapter, output_names):
+def write_inference_config(save_dir, meta, adapter, output_names, raster=None):
+    """``inference.yml``; ``raster``: the :class:`RasterSettings` of a model trained on GeoTIFF chips (written as
+    ``RasterInput``), None for other models."""
     info = {
         "mode": "paddle",
         "draw_threshold": DRAW_THRESHOLD,
@@ -28,6 +34,7 @@ def write_inference_config(save_dir, meta, adapter, output_names):
         "adapter": adapter.name,
         "min_subgraph_size": 3,
         "Preprocess": adapter.preprocess_spec(),
+        **({"RasterInput": raster.to_dict()} if raster is not None else {}),
         "label_list": list(meta["label_list"]),
         "outputs": list(output_names),
         "batch_size_limit": adapter.batch_size_limit,
@@ -39,18 +46,21 @@ def write_inference_config(save_dir, meta, adapter, output_names):
     return path
 
 
-def export_inference(state_dict, meta, save_dir):
+def export_inference(state_dict, meta, save_dir, raster=None):
     """Build a fresh model from ``meta``, load ``state_dict`` and save it as a static inference model.
 
-    A fresh model is used because ``paddle.jit.to_static`` changes the model it converts.
+    A fresh model is used because ``paddle.jit.to_static`` changes the model it converts. ``raster``: the
+    :class:`RasterSettings` of a chip dataset (default: ``meta["raster_input"]`` when the training recorded one).
     """
+    if raster is None and meta.get("raster_input"):
+        raster = RasterSettings.from_dict(meta["raster_input"], "the checkpoint's raster_input")
     adapter, model = build_from_meta(meta)
     checkpoint.load_matching(model, state_dict, strict=True)
     model.eval()
     save_dir = Path(save_dir)
     save_dir.mkdir(parents=True, exist_ok=True)
     names = adapter.export(model, save_dir)
-    write_inference_config(save_dir, meta, adapter, names)
+    write_inference_config(save_dir, meta, adapter, names, raster)
     return {"inference_config": str(save_dir / "inference.yml"), "pdmodel": str(save_dir / "inference.pdmodel"),
             "pdiparams": str(save_dir / "inference.pdiparams"),
             "pdiparams.info": str(save_dir / "inference.pdiparams.info")}
@@ -64,7 +74,8 @@ def export(cfg):
     prefix = checkpoint.resolve(cfg["Export"]["weight_path"], "Export.weight_path")
     adapter, model, meta = load_trained(prefix, cfg)
     out = Path(cfg["Global"]["output"])
-    paths = export_inference(model.state_dict(), meta, out)
+    raster = None if meta.get("raster_input") else dataset_raster_settings(cfg)  # the checkpoint's own record wins
+    paths = export_inference(model.state_dict(), meta, out, raster)
     result = {"done_flag": True, "model_name": meta["model_name"], "weight_path": str(prefix) + ".pdparams",
               "save_dir": str(out), **paths, "export_time_s": round(time.time() - start, 2)}
     print(f"exported {meta['model_name']} to {out} (inference.pdmodel, inference.pdiparams, inference.yml)")

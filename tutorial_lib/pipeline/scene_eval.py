@@ -22,6 +22,10 @@ scene as a user sees it (the GeoJSON / GeoPackage that ``predict_geotiff`` write
 * **Duplicate rate**: the share of the predictions scoring at least ``score_threshold`` that are false positives at
   IoU 0.5 although their IoU with a ground truth of their class reaches 0.5 (that object was matched already).
 
+No-data is never background: with ``valid_area`` (the raster's valid-data footprint, a geometry or the raster
+itself, polygonised at a coarse resolution), predictions and labels lying more than half outside it are ignored,
+neither false positives nor misses; they are counted in ``ignored_predictions`` / ``ignored_ground_truth``.
+
 Both sides are reprojected to one projected CRS so that areas are in m²: the predictions' CRS when projected, else
 the labels', else (both geographic) the UTM zone of the labels' centre. Without any CRS, coordinates are taken as
 they are (e.g. pixels, with ``pixel_size=1``).
@@ -34,7 +38,7 @@ from typing import Dict, Optional
 import numpy as np
 
 from ..data.geovector import read_vector_file, reproject, valid_polygonal
-from ..data.raster import open_raster
+from ..data.raster import colour_bands, open_raster
 from ..errors import UserError
 from .scene_match import (COCO_IOU_THRESHOLDS, by_prediction, candidate_ious, class_precisions, greedy_match,
                           mean_precision)
@@ -47,6 +51,8 @@ MAX_DETS = 10_000
 MATCH_IOU = 0.5  # precision / recall / F1 and duplicates
 PIECE_COVER = 0.10  # a seam piece covers at least this share of the object ...
 PIECE_INSIDE = 0.5  # ... with at least this share of its own area
+VALID_INSIDE = 0.5  # with valid_area: a polygon with less than this share of its area inside it is ignored
+VALID_AREA_SIDE = 512  # a raster's valid-data footprint is polygonised from its mask read at most this many px a side
 
 
 @dataclass
@@ -94,6 +100,8 @@ class SceneReport:
     seam_split_rate: Optional[float]
     duplicates: int
     duplicate_rate: Optional[float]
+    ignored_predictions: int = 0  # lying mostly outside valid_area
+    ignored_ground_truth: int = 0
 
     def to_dict(self):
         return asdict(self)
@@ -114,6 +122,9 @@ class SceneReport:
                  ("F1" + at, cell(self.f1)), ("seam-crossing objects", cell(self.seam_crossing)),
                  ("seam-split objects", cell(self.seam_split)), ("seam-split rate", cell(self.seam_split_rate)),
                  ("duplicates", cell(self.duplicates)), ("duplicate rate", cell(self.duplicate_rate))]
+        if self.ignored_predictions or self.ignored_ground_truth:
+            rows.append(("ignored in no-data (predictions / ground truth)",
+                         f"{self.ignored_predictions} / {self.ignored_ground_truth}"))
         return "\n".join(["| metric | value |", "|---|---|"] + [f"| {m} | {v} |" for m, v in rows])
 
 
@@ -216,6 +227,35 @@ def _seam_counts(seams, truths, truth_classes, preds, pred_classes):
     return len(crossing), split
 
 
+def valid_footprint(raster, side: int = VALID_AREA_SIDE):
+    """``(geometry, crs)``: where ``raster`` holds data (every colour band valid: no nodata value, alpha, internal
+    mask or NaN), polygonised from its masks read at most ``side`` pixels a side, in the raster's CRS."""
+    import shapely
+    from rasterio import features
+    from rasterio.transform import Affine
+    from shapely.geometry import shape
+
+    with open_raster(raster) as ds:
+        scale = min(1.0, side / max(ds.width, ds.height))
+        h, w = max(1, round(ds.height * scale)), max(1, round(ds.width * scale))
+        bands = colour_bands(ds) or [1]
+        valid = np.logical_and.reduce([ds.read_masks(b, out_shape=(h, w)) > 0 for b in bands])
+        for b in (b for b in bands if ds.dtypes[b - 1].startswith("float")):
+            valid &= np.isfinite(ds.read(b, out_shape=(h, w)))
+        transform = ds.transform * Affine.scale(ds.width / w, ds.height / h)
+        parts = [shape(g) for g, v in features.shapes(valid.view(np.uint8), mask=valid, transform=transform) if v]
+        return shapely.union_all(parts), ds.crs
+
+
+def _inside(geometries, area):
+    """Bool per geometry: at least :data:`VALID_INSIDE` of its area lies in ``area``."""
+    import shapely
+
+    if len(geometries) == 0:
+        return np.zeros(0, bool)
+    return shapely.area(shapely.intersection(geometries, area)) >= VALID_INSIDE * shapely.area(geometries)
+
+
 def _ratio(part, whole):
     return None if not whole else part / whole
 
@@ -223,7 +263,8 @@ def _ratio(part, whole):
 def evaluate_scene(pred_vectors, label_vectors, *, iou_thresholds=COCO_IOU_THRESHOLDS, score_field: str = "score",
                    class_field: Optional[str] = "label", label_class_field: Optional[str] = None,
                    area_bands: Optional[dict] = None, tile_grid=None, score_threshold: float = 0.5,
-                   pixel_size: Optional[float] = None, crs=None, max_dets: int = MAX_DETS) -> SceneReport:
+                   pixel_size: Optional[float] = None, crs=None, max_dets: int = MAX_DETS, valid_area=None,
+                   valid_area_crs=None) -> SceneReport:
     """Score a merged scene's predictions against its ground truth (see the module docstring for each number).
 
     ``pred_vectors`` / ``label_vectors``: vector files (GeoJSON, GeoPackage, Shapefile) or sequences of features
@@ -232,6 +273,9 @@ def evaluate_scene(pred_vectors, label_vectors, *, iou_thresholds=COCO_IOU_THRES
     ``area_bands``: ``{name: (low, high)}`` in m² (default :data:`AERIAL_AREA_BANDS`). ``tile_grid``: a
     :class:`TileGrid`, or tile polygons / ``(minx, miny, maxx, maxy)`` boxes in the predictions' CRS; without it the
     seam numbers are None. ``pixel_size`` (m) adds COCO's pixel bands (default: the grid's pixel size).
+    ``valid_area``: where the raster holds data, a shapely geometry in ``valid_area_crs`` (default: the
+    predictions' CRS) or a raster path (its footprint, :func:`valid_footprint`); predictions and labels more than
+    half outside it are ignored, so no-data never counts as background.
     """
     from rasterio.crs import CRS
 
@@ -247,6 +291,19 @@ def evaluate_scene(pred_vectors, label_vectors, *, iou_thresholds=COCO_IOU_THRES
                         "(or pass crs= for feature lists)")
     target = evaluation_crs(pred_crs, label_crs, truths if len(truths) else preds)
     preds, truths = _to(preds, pred_crs, target), _to(truths, label_crs, target)
+    ignored_preds = ignored_truths = 0
+    if valid_area is not None:
+        area, area_crs = valid_area, CRS.from_user_input(valid_area_crs) if valid_area_crs is not None else pred_crs
+        if isinstance(valid_area, (str, os.PathLike)):
+            area, area_crs = valid_footprint(valid_area)
+        elif not hasattr(valid_area, "geom_type"):
+            raise UserError(f"valid_area must be a shapely geometry or a raster path, got {type(valid_area).__name__}")
+        area = _to(np.array([area], dtype=object), area_crs, target)[0]
+        keep_p, keep_t = _inside(preds, area), _inside(truths, area)
+        ignored_preds, ignored_truths = int((~keep_p).sum()), int((~keep_t).sum())
+        preds, truths = preds[keep_p], truths[keep_t]
+        pred_values = {k: [v for v, keep in zip(vs, keep_p) if keep] for k, vs in pred_values.items()}
+        truth_values = {k: [v for v, keep in zip(vs, keep_t) if keep] for k, vs in truth_values.items()}
     scores = np.asarray(pred_values["score_field"], float)
     pred_classes = np.array([str(c) for c in pred_values.get("class_field", ["object"] * len(preds))], dtype=object)
     truth_classes = np.array([str(c) for c in truth_values.get("label_class_field", ["object"] * len(truths))],
@@ -298,7 +355,8 @@ def evaluate_scene(pred_vectors, label_vectors, *, iou_thresholds=COCO_IOU_THRES
         score_threshold=score_threshold, precision=precision, recall=recall, f1=f1,
         seam_crossing=seam_crossing, seam_split=seam_split,
         seam_split_rate=_ratio(seam_split, seam_crossing) if grid is not None else None,
-        duplicates=duplicates, duplicate_rate=_ratio(duplicates, kept_preds))
+        duplicates=duplicates, duplicate_rate=_ratio(duplicates, kept_preds), ignored_predictions=ignored_preds,
+        ignored_ground_truth=ignored_truths)
 
 
 def _areas(geometries, factor):
@@ -307,4 +365,5 @@ def _areas(geometries, factor):
     return shapely.area(geometries) * factor if len(geometries) else np.zeros(0)
 
 
-__all__ = ["AERIAL_AREA_BANDS", "COCO_PIXEL_BANDS", "SceneReport", "TileGrid", "evaluate_scene", "evaluation_crs"]
+__all__ = ["AERIAL_AREA_BANDS", "COCO_PIXEL_BANDS", "SceneReport", "TileGrid", "evaluate_scene", "evaluation_crs",
+           "valid_footprint"]
