@@ -97,6 +97,7 @@ def child(src, out, model_dir=None, max_tiles=None):
         predict = lambda tile: next(predictor.predict(tile))  # noqa: E731
     if max_tiles:  # the real model: only the top-left corner of the scene (n x n tiles)
         from tutorial_lib.pipeline.geo import RasterReader, open_raster
+        from tutorial_lib.pipeline.options import SliceOptions
         from tutorial_lib.pipeline.sliced import SlicedInference
 
         side = side_for_tiles(int(np.sqrt(max_tiles)))
@@ -104,14 +105,15 @@ def child(src, out, model_dir=None, max_tiles=None):
             reader = RasterReader(ds)
             reader.height = reader.width = side
             start = time.perf_counter()
-            run = SlicedInference(reader, predict, SLICE, OVERLAP, progress=False)
+            run = SlicedInference(reader, predict, SliceOptions(SLICE, OVERLAP), progress=False)
             found = sum(len(chunk) for chunk in run)
             seconds = time.perf_counter() - start
         print(json.dumps({"tiles": len(run.tiles), "seconds": seconds, "instances": found}))
         return
     def run(src, out):
-        return predict_geotiff(predict, src, out / "scene.geojson", SLICE, OVERLAP, mask_path=out / "classes.tif",
-                               vector_path=out / "scene.gpkg", instance_path=out / "instances.tif", progress=False)
+        return predict_geotiff(predict, src, out / "scene.geojson", slicing=SliceOptions(SLICE, OVERLAP),
+                               mask_path=out / "classes.tif", vector_path=out / "scene.gpkg",
+                               instance_path=out / "instances.tif", progress=False)
 
     # Warm-up on a 4-tile scene first: the first use of GDAL's drivers, PROJ and pyogrio in a process costs the
     # same whatever the scene; counted in, it would make time per tile fall with the tile count.

@@ -27,7 +27,8 @@ from tutorial_lib.data.geoscene import make_geoscene  # noqa: E402
 from tutorial_lib.pipeline.geo import predict_geotiff  # noqa: E402
 from tutorial_lib.pipeline.oracle import OracleTilePredictor, tile_digest  # noqa: E402
 from tutorial_lib.pipeline.scene_eval import AERIAL_AREA_BANDS, TileGrid, evaluate_scene  # noqa: E402
-from tutorial_lib.pipeline.sliced import MATCH_METRICS, MATCH_ON, MERGE_MODES  # noqa: E402
+from tutorial_lib.pipeline.options import (MATCH_METRICS, MATCH_ON, MERGE_MODES, MergeOptions,  # noqa: E402
+                                           SliceOptions)
 
 SLICE, OVERLAP, THRESHOLD = 512, 0.2, 0.5
 DEFAULT = ("GREEDYNMM", "IOU", "masks")  # sliced.py's default merge
@@ -53,7 +54,7 @@ class TileCache:
 
 def model_predictor(model_dir, threshold):
     """The exported model as the pipeline runs it on tiles (one tile per call), and its class names."""
-    from tutorial_lib.pipeline import create_pipeline
+    from tutorial_lib import create_pipeline
 
     pipeline = create_pipeline("instance_segmentation", model_dir=model_dir)
     return (lambda tile: next(pipeline.predict(tile, threshold=threshold))), pipeline.labels
@@ -96,8 +97,8 @@ def main():
             for on in MATCH_ON:
                 before, start = tiles.seconds, time.perf_counter()
                 path = out / f"{mode}_{metric}_{on}.geojson"
-                predict_geotiff(tiles, scene.raster, path, SLICE, OVERLAP, merge_mode=mode, match_metric=metric,
-                                match_on=on, match_threshold=THRESHOLD, progress=False, labels=labels)
+                predict_geotiff(tiles, scene.raster, path, slicing=SliceOptions(SLICE, OVERLAP),
+                                merging=MergeOptions(mode, metric, on, THRESHOLD), progress=False, labels=labels)
                 seconds = time.perf_counter() - start - (tiles.seconds - before)
                 report = evaluate_scene(path, scene.labels, class_field="label", label_class_field="class",
                                         tile_grid=grid, score_threshold=0.5)

@@ -35,7 +35,7 @@ import requests
 SIZES = "256x256,320x192,640x480,800x600,1024x768,1440x1080"  # width x height
 UNTUNED_SERVER = """
 import sys
-from tutorial_lib.quickstart import create_pipeline
+from tutorial_lib import create_pipeline
 from tutorial_lib.serving import serve
 serve(lambda: create_pipeline(sys.argv[1]), port=int(sys.argv[2]), log_level="warning", tune_memory=False)
 """

@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 import tutorial_lib as tl
+from tutorial_lib.pipeline.options import SliceOptions
 from tutorial_lib.pipeline.sliced import sliced_predict, tile_grid
 
 DEMO = Path(__file__).resolve().parents[1] / "data" / "remotesensing_demo.png"
@@ -37,7 +38,7 @@ def main():
     timed(scene[:args.slice_size, :args.slice_size])  # warm-up
     model_seconds.clear()
     start = time.perf_counter()
-    instances = sliced_predict(scene, timed, args.slice_size, args.overlap_ratio, progress=False)
+    instances = sliced_predict(scene, timed, SliceOptions(args.slice_size, args.overlap_ratio), progress=False)
     total = time.perf_counter() - start
     n_tiles = len(tile_grid(*scene.shape[:2], args.slice_size, args.overlap_ratio))
     print(f"scene {scene.shape[1]}x{scene.shape[0]}, {n_tiles} tiles of {args.slice_size} px, "

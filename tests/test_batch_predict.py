@@ -14,6 +14,7 @@ from rasterio.transform import from_origin
 
 from tutorial_lib.pipeline import InstanceSegmentationPipeline
 from tutorial_lib.pipeline.batch import predict_folder
+from tutorial_lib.pipeline.options import SliceOptions
 from tutorial_lib.predict import InstanceSegResult
 from tutorial_lib.structures import Instances
 
@@ -71,7 +72,7 @@ def make_folder(folder, seed=0):
 
 def run_batch(folder, out, kill_at=None):
     pipeline = InstanceSegmentationPipeline({}, FakePredictor(kill_at))
-    return predict_folder(pipeline, folder, out, slice_size=SLICE, overlap_ratio=0.25, progress=False)
+    return predict_folder(pipeline, folder, out, slicing=SliceOptions(SLICE, 0.25), progress=False)
 
 
 def contents(out):
@@ -156,11 +157,11 @@ def test_cli_geotiff_without_slice_size_and_folder_input(scenes, tmp_path, monke
     """A GeoTIFF without --slice_size still gets georeferenced outputs; a folder runs the resumable batch."""
     import json
 
-    import tutorial_lib.quickstart
+    import tutorial_lib.providers
     from tutorial_lib.cli import main
 
     root, expected, _ = scenes
-    monkeypatch.setattr(tutorial_lib.quickstart, "create_pipeline",
+    monkeypatch.setattr(tutorial_lib.providers, "create_pipeline",
                         lambda *a, **k: InstanceSegmentationPipeline({}, FakePredictor()))
     assert main(["--pipeline", "instance_segmentation", "--input", str(root / "in" / "b.tif"),
                  "--save_path", str(tmp_path / "one")]) == 0

@@ -17,7 +17,7 @@ counts = {}
 for run_mode in ("paddle", "mkldnn", "onnxruntime", "openvino"):
     result = next(Predictor(sys.argv[1], run_mode=run_mode, threshold=0.0).predict(sys.argv[2]))
     counts[run_mode] = len(result)
-pipeline = tutorial_lib.pipeline.create_pipeline(model_dir=sys.argv[1])
+pipeline = tutorial_lib.create_pipeline(model_dir=sys.argv[1])  # the one create_pipeline, a LocalModel
 create_app(pipeline)
 loaded = sorted(m for m in sys.modules if m == "ppdet" or m.startswith(("ppdet.", "tutorial_lib.engine")))
 print(json.dumps({"counts": counts, "loaded": loaded, "paddle": "paddle" in sys.modules}))

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from tutorial_lib.errors import UserError
+from tutorial_lib.pipeline.options import MergeOptions, SliceOptions
 from tutorial_lib.pipeline.sliced import SlicedInference, sliced_predict, tile_grid
 
 SIZE, SLICE, OVERLAP = 1000, 256, 0.25
@@ -154,8 +155,8 @@ def test_generated_scene_has_many_cut_objects(scene):
 def test_cut_objects_come_out_once(scene, merge_mode, match_metric, match_on):
     image, objects = scene
     predictor = FakeTilePredictor(objects)
-    instances = sliced_predict(image, predictor, SLICE, OVERLAP, progress=False, merge_mode=merge_mode,
-                               match_metric=match_metric, match_on=match_on, batch_size=4)
+    instances = sliced_predict(image, predictor, SliceOptions(SLICE, OVERLAP, batch_size=4),
+                               MergeOptions(merge_mode, match_metric, match_on), progress=False)
     owned = owners(instances, objects)
     cut = crossing(objects)
     once = [k for k in cut if len(owned[k]) == 1]
@@ -176,17 +177,20 @@ def test_cut_objects_come_out_once(scene, merge_mode, match_metric, match_on):
 
 def test_default_mode_is_greedy_iou_on_masks_and_batches_agree(scene):
     image, objects = scene
-    one = sliced_predict(image, FakeTilePredictor(objects), SLICE, OVERLAP, progress=False)
-    explicit = sliced_predict(image, FakeTilePredictor(objects), SLICE, OVERLAP, progress=False,
-                              merge_mode="greedynmm", match_metric="iou", match_on="masks", batch_size=5)
+    one = sliced_predict(image, FakeTilePredictor(objects), SliceOptions(SLICE, OVERLAP), progress=False)
+    explicit = sliced_predict(image, FakeTilePredictor(objects), SliceOptions(SLICE, OVERLAP, batch_size=5),
+                              MergeOptions(merge_mode="greedynmm", match_metric="iou", match_on="masks"),
+                              progress=False)
     assert len(one) == len(explicit) == len(objects)
     assert np.array_equal(one.scores, explicit.scores) and np.array_equal(one.full_masks(), explicit.full_masks())
 
 
 def test_nms_keeps_the_best_piece_and_nmm_the_union(scene):
     image, objects = scene
-    nms = sliced_predict(image, FakeTilePredictor(objects), SLICE, OVERLAP, progress=False, merge_mode="NMS")
-    nmm = sliced_predict(image, FakeTilePredictor(objects), SLICE, OVERLAP, progress=False, merge_mode="NMM")
+    nms = sliced_predict(image, FakeTilePredictor(objects), SliceOptions(SLICE, OVERLAP), MergeOptions("NMS"),
+                         progress=False)
+    nmm = sliced_predict(image, FakeTilePredictor(objects), SliceOptions(SLICE, OVERLAP), MergeOptions("NMM"),
+                         progress=False)
     assert nms.mask_areas().sum() < nmm.mask_areas().sum()  # pieces cut by borders lose their other parts
     assert np.allclose(np.sort(nms.scores), np.sort(nmm.scores))  # both keep the best piece's score
 
@@ -194,13 +198,13 @@ def test_nms_keeps_the_best_piece_and_nmm_the_union(scene):
 def test_full_image_prediction_finds_what_tiles_cannot():
     image, objects = make_scene(seed=1, big=True)
     tiles_only = FakeTilePredictor(objects, max_piece=0.45)
-    found = sliced_predict(image, tiles_only, SLICE, OVERLAP, progress=False)
+    found = sliced_predict(image, tiles_only, SliceOptions(SLICE, OVERLAP), progress=False)
     owned = owners(found, objects)
     assert all(iou(found, i, objects[0][1]) < 0.5 for i in owned[0])  # tiles that see much of it miss it
 
     fused = FakeTilePredictor(objects, max_piece=0.45)
     fused.small = (SLICE, SLICE)  # the downscaled whole-scene read
-    result = sliced_predict(image, fused, SLICE, OVERLAP, progress=False, full_image=True)
+    result = sliced_predict(image, fused, SliceOptions(SLICE, OVERLAP, full_image=True), progress=False)
     assert fused.calls[0] == (SLICE, SLICE) and len(fused.calls) == 1 + len(tile_grid(SIZE, SIZE, SLICE, OVERLAP))
     owned = owners(result, objects)
     assert len(owned[0]) == 1 and iou(result, owned[0][0], objects[0][1]) > 0.9
@@ -210,7 +214,7 @@ def test_full_image_prediction_finds_what_tiles_cannot():
 
 def test_streaming_hands_out_instances_row_by_row(scene):
     image, objects = scene
-    run = SlicedInference(image, FakeTilePredictor(objects), SLICE, OVERLAP, progress=False)
+    run = SlicedInference(image, FakeTilePredictor(objects), SliceOptions(SLICE, OVERLAP), progress=False)
     chunks = list(run)
     assert len(chunks) >= 3  # finalised as tile rows pass, not all at the end
     starts = sorted({t[1] for t in run.tiles})
@@ -219,11 +223,10 @@ def test_streaming_hands_out_instances_row_by_row(scene):
     assert sum(len(c) for c in chunks) == len(objects)
 
 
-def test_bad_merge_options_are_user_errors(scene):
-    image, objects = scene
+def test_bad_merge_options_are_user_errors():
     for bad in ({"merge_mode": "WBF"}, {"match_metric": "DICE"}, {"match_on": "pixels"}, {"match_threshold": 1.5}):
-        with pytest.raises(UserError):
-            sliced_predict(image, FakeTilePredictor(objects), SLICE, OVERLAP, progress=False, **bad)
+        with pytest.raises(UserError, match=next(iter(bad))):
+            MergeOptions(**bad)
 
 
 def test_real_model_cut_objects_come_out_once(shipped_model):

@@ -103,11 +103,12 @@ def test_sliced_inference_with_one_tile_keeps_a_deduplicated_subset(pipeline, sc
 
 
 def test_sliced_inference_on_a_large_scene_leaves_nothing_to_merge(pipeline, scene):
+    from tutorial_lib.pipeline.options import SliceOptions
     from tutorial_lib.pipeline.sliced import sliced_predict
 
     mosaic = np.tile(cv2.imread(str(scene))[..., ::-1], (3, 3, 1))  # 768 x 768
     instances = sliced_predict(mosaic, lambda tile: next(pipeline.predictor.predict(tile, threshold=LOW)),
-                               slice_size=320, overlap_ratio=0.25, progress=False)
+                               SliceOptions(slice_size=320, overlap_ratio=0.25), progress=False)
     assert len(instances) > 0 and (instances.boxes[:, 2:] <= 768).all()
     masks = instances.full_masks()
     for a in range(len(instances)):

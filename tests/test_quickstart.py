@@ -1,17 +1,27 @@
 """The quick-start model: the shipped weights (size, provenance, recorded metrics re-measured), their 8-bit packing,
 and a quick-start training that is interrupted and then resumed without leaving temporary folders."""
 import json
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tutorial_lib import quickstart
+from tutorial_lib import providers, quickstart
 from tutorial_lib.models.registry import CPU_MODEL
-from tutorial_lib.pipeline import config as pipeline_config
+
+PACKAGE = Path(quickstart.__file__).parent
 
 
-def test_the_pipeline_layer_and_the_registry_name_the_same_quickstart_model():
-    assert pipeline_config.QUICKSTART_MODEL == CPU_MODEL == quickstart.MODEL
+def test_the_shipped_asset_is_named_once():
+    """One constant (``quickstart.SHIPPED_ASSET``) names the shipped weights: the default provider reads it, and
+    no other module spells an ``.npz`` name."""
+    assert quickstart.SHIPPED == PACKAGE / "assets" / quickstart.SHIPPED_ASSET
+    assert providers.ShippedModel().asset == quickstart.SHIPPED and providers.ShippedModel.name == quickstart.MODEL
+    named = re.compile(r"[\w{}-]+\.npz\b")
+    spelled = sorted(path.relative_to(PACKAGE).as_posix() for path in PACKAGE.rglob("*.py")
+                     if named.search(path.read_text(encoding="utf-8")))
+    assert spelled == ["quickstart.py"], f"an asset name is spelled outside quickstart.SHIPPED_ASSET: {spelled}"
 
 
 def test_packing_keeps_every_weight_within_half_a_step(tmp_path):
@@ -60,7 +70,7 @@ def test_interrupted_quickstart_training_resumes_and_leaves_no_temp_folders(tmp_
     from tutorial_lib.engine.train import train
 
     home = tmp_path / "home"
-    root = pipeline_config.quickstart_root(epochs=1, num_train=8, home=home)
+    root = quickstart.quickstart_root(epochs=1, num_train=8, home=home)
     dataset = generate_sample(root / "data", preset="ci", num_train=8, seed=quickstart.SEED,
                               progress=False)["dataset_dir"]
 

@@ -218,7 +218,7 @@ def test_pipeline_config_then_pipeline_from_it(trained):
 def test_quick_experience(trained, tmp_path):
     """Step 2 on a machine that cannot download the default model's official weights: one notice, then the cached
     quick-start model (here: the model trained above, put where the quick-start cache keeps it)."""
-    from tutorial_lib.pipeline.config import quickstart_export_dir
+    from tutorial_lib.quickstart import quickstart_export_dir
 
     _, workdir = trained
     home = tmp_path / "home"

@@ -16,7 +16,8 @@ from shapely.geometry import shape
 
 from tutorial_lib.errors import UserError
 from tutorial_lib.pipeline.geo import predict_geotiff
-from tutorial_lib.pipeline.sliced import sliced_predict, tile_grid
+from tutorial_lib.pipeline.options import MergeOptions, SliceOptions
+from tutorial_lib.pipeline.sliced import SlicedInference, sliced_predict, tile_grid
 
 # (class, kind, x, y, size): red discs = class 0, green squares = class 1; several straddle tile borders
 OBJECTS = [(0, "disc", 190, 200, 40), (0, "disc", 600, 120, 25), (1, "square", 380, 380, 70),
@@ -69,7 +70,7 @@ def test_tile_grid_covers_scene_with_overlap():
 @pytest.mark.parametrize("slice_size, overlap", [(256, 0.25), (200, 0.5), (128, 0.3)])
 def test_objects_cut_by_tile_borders_come_out_once_and_whole(slice_size, overlap):
     image, truth = scene()
-    instances = sliced_predict(image, detector, slice_size, overlap, progress=False)
+    instances = sliced_predict(image, detector, SliceOptions(slice_size, overlap), progress=False)
     assert len(instances) == len(truth)
     masks = instances.full_masks()
     for cls, gt in truth:
@@ -80,7 +81,7 @@ def test_objects_cut_by_tile_borders_come_out_once_and_whole(slice_size, overlap
 def test_sliced_equals_whole_image_prediction():
     image, _ = scene()
     whole = detector(image)
-    sliced = sliced_predict(image, detector, 256, 0.25, progress=False)
+    sliced = sliced_predict(image, detector, SliceOptions(256, 0.25), progress=False)
     masks = sliced.full_masks()
     for ref in whole.masks:
         assert max(iou(ref, m) for m in masks) > 0.99
@@ -109,7 +110,7 @@ def read_vectors(path):
 
 def test_geotiff_polygons_land_at_map_coordinates(geotiff, tmp_path):
     path, transform, truth = geotiff
-    summary = predict_geotiff(detector, path, tmp_path / "out.geojson", slice_size=256, overlap_ratio=0.25,
+    summary = predict_geotiff(detector, path, tmp_path / "out.geojson", slicing=SliceOptions(256, 0.25),
                               mask_path=tmp_path / "mask.tif", vector_path=tmp_path / "out.gpkg",
                               instance_path=tmp_path / "instances.tif", progress=False)
     collection = json.loads((tmp_path / "out.geojson").read_text())
@@ -148,7 +149,8 @@ def test_geotiff_polygons_land_at_map_coordinates(geotiff, tmp_path):
 
 def test_geojson_in_epsg4326(geotiff, tmp_path):
     path, transform, truth = geotiff
-    predict_geotiff(detector, path, tmp_path / "wgs84.geojson", slice_size=256, to_epsg4326=True, progress=False)
+    predict_geotiff(detector, path, tmp_path / "wgs84.geojson", slicing=SliceOptions(256), to_epsg4326=True,
+                    progress=False)
     collection = json.loads((tmp_path / "wgs84.geojson").read_text())
     assert "crs" not in collection  # RFC 7946: WGS 84 is implied
     cls, kind, x, y, size = OBJECTS[2]
@@ -162,7 +164,7 @@ def test_plain_image_gives_pixel_coordinates(tmp_path):
     image, truth = scene()
     png = tmp_path / "scene.png"
     cv2.imwrite(str(png), image[..., ::-1])
-    summary = predict_geotiff(detector, png, tmp_path / "px.geojson", slice_size=300, progress=False)
+    summary = predict_geotiff(detector, png, tmp_path / "px.geojson", slicing=SliceOptions(300), progress=False)
     collection = json.loads((tmp_path / "px.geojson").read_text())
     assert summary["crs"] is None and "crs" not in collection
     cls, kind, x, y, size = OBJECTS[2]
@@ -171,3 +173,77 @@ def test_plain_image_gives_pixel_coordinates(tmp_path):
     assert abs(centroid.x - (x + 0.5)) < 0.5 and abs(centroid.y - (y + 0.5)) < 0.5
     with pytest.raises(UserError, match="no georeferencing"):
         predict_geotiff(detector, png, tmp_path / "x.geojson", to_epsg4326=True, progress=False)
+
+
+# ---------------------------------------------------------------------------------------------------- the options
+def test_options_keep_the_defaults_and_normalise_once():
+    assert SliceOptions() == SliceOptions(slice_size=512, overlap_ratio=0.2, full_image=False, batch_size=None)
+    assert MergeOptions() == MergeOptions("GREEDYNMM", "IOU", "masks", 0.5)
+    merging = MergeOptions(merge_mode="nms", match_metric="ios", match_on="Boxes", match_threshold="0.3")
+    assert (merging.merge_mode, merging.match_metric, merging.match_on, merging.match_threshold) == \
+        ("NMS", "IOS", "boxes", 0.3)
+    slicing = SliceOptions(slice_size=256.0, overlap_ratio=0, full_image=300, batch_size=4)
+    assert (slicing.slice_size, slicing.overlap_ratio, slicing.full_image, slicing.batch_size) == (256, 0.0, 300, 4)
+    with pytest.raises(AttributeError):  # frozen: made once, checked once
+        slicing.slice_size = 16
+    assert {SliceOptions(), SliceOptions()} == {SliceOptions()}  # hashable, equal by value
+
+
+def test_slice_options_resolve_tile_size_whole_scene_pass_and_batch():
+    automatic = SliceOptions(slice_size=None)
+    assert automatic.tile_size(900, 700) == 900 and automatic.tile_size(10, 12) == 16
+    assert automatic.tile_size(3000, 100) == 1024  # over 2048 px: 1024 px tiles
+    assert SliceOptions(256).tile_size(3000, 3000) == 256
+    assert SliceOptions(full_image=True).whole_scene_size(256) == 256
+    assert SliceOptions(full_image=300).whole_scene_size(256) == 300
+    assert SliceOptions().whole_scene_size(256) == 0
+    assert SliceOptions().with_batch_size(3).batch_size == 3  # None: the pipeline's
+    assert SliceOptions(batch_size=2).with_batch_size(3).batch_size == 2  # given: kept
+
+
+@pytest.mark.parametrize("kwargs, named", [
+    ({"slice_size": 8}, "slice_size"), ({"slice_size": "big"}, "slice_size"), ({"slice_size": True}, "slice_size"),
+    ({"slice_size": 100.5}, "slice_size"), ({"overlap_ratio": 1.0}, "overlap_ratio"),
+    ({"overlap_ratio": -0.1}, "overlap_ratio"), ({"overlap_ratio": float("nan")}, "overlap_ratio"),
+    ({"full_image": -5}, "full_image"), ({"full_image": "yes"}, "full_image"), ({"batch_size": 0}, "batch_size"),
+])
+def test_bad_slice_options_are_one_line_user_errors(kwargs, named):
+    with pytest.raises(UserError) as error:
+        SliceOptions(**kwargs)
+    message = str(error.value)
+    assert message.startswith(named) and "\n" not in message and len(message) <= 200
+    assert repr(next(iter(kwargs.values())))[:4] in message or str(next(iter(kwargs.values()))) in message
+
+
+@pytest.mark.parametrize("kwargs, allowed", [
+    ({"merge_mode": "WBF"}, "GREEDYNMM, NMM, NMS"), ({"match_metric": "DICE"}, "IOU, IOS"),
+    ({"match_on": "pixels"}, "masks, boxes"), ({"match_threshold": 1.5}, "[0, 1)"),
+    ({"match_threshold": "high"}, "[0, 1)"),
+])
+def test_bad_merge_options_name_the_value_and_what_is_allowed(kwargs, allowed):
+    with pytest.raises(UserError) as error:
+        MergeOptions(**kwargs)
+    message = str(error.value)
+    name, value = next(iter(kwargs.items()))
+    assert message.startswith(name) and allowed in message and repr(value) in message
+    assert "\n" not in message and len(message) <= 200
+
+
+def test_options_travel_to_sliced_inference():
+    image, truth = scene()
+    calls = []
+
+    def batched(tiles):
+        calls.append(len(tiles))
+        return [detector(t) for t in tiles]
+
+    instances = sliced_predict(image, batched, SliceOptions(300, 0.25, batch_size=3), MergeOptions("NMM"),
+                               progress=False)
+    assert len(instances) == len(truth) and max(calls) == 3  # tiles grouped by the option's batch size
+    run = SlicedInference(image, detector, SliceOptions(300, 0.25, full_image=True),
+                          MergeOptions("NMS", "IOS", "boxes", 0.3), progress=False)
+    assert (run.slice_size, run.batch_size, run.full_image) == (300, 1, 300)
+    assert (run.merger.mode, run.merger.metric, run.merger.on, run.merger.threshold) == ("NMS", "IOS", "boxes", 0.3)
+    assert run.tiles == tile_grid(720, 900, 300, 0.25)
+    automatic = SlicedInference(image, detector, SliceOptions(slice_size=None), progress=False)
+    assert automatic.tiles == [(0, 0, 900, 720)]  # up to 2048 px: one tile

@@ -21,6 +21,7 @@ from shapely.geometry import shape
 
 from tutorial_lib.errors import UserError
 from tutorial_lib.pipeline.geo import RasterReader, open_raster, predict_geotiff
+from tutorial_lib.pipeline.options import SliceOptions
 from tutorial_lib.pipeline.vectors import VectorFileWriter, mask_to_polygons, polygon_to_mask
 
 
@@ -136,7 +137,7 @@ def check_outputs(tmp_path, name, transform, crs_check=None):
 
 
 def run(tmp_path, src, name, **kwargs):
-    return predict_geotiff(bright_detector, src, tmp_path / f"{name}.geojson", slice_size=128, overlap_ratio=0.25,
+    return predict_geotiff(bright_detector, src, tmp_path / f"{name}.geojson", slicing=SliceOptions(128, 0.25),
                            vector_path=tmp_path / f"{name}.gpkg", progress=False, **kwargs)
 
 
@@ -174,7 +175,7 @@ def test_all_nodata_tiles_are_not_predicted(tmp_path):
     image[:, 130:] = 0
     src = write_raster(tmp_path / "half.tif", image, crs="EPSG:32631", transform=from_origin(4e5, 5e6, 1, 1),
                        nodata=0)
-    summary = predict_geotiff(bright_detector, src, tmp_path / "half.geojson", slice_size=64, overlap_ratio=0.0,
+    summary = predict_geotiff(bright_detector, src, tmp_path / "half.geojson", slicing=SliceOptions(64, 0.0),
                               progress=False)
     assert summary["tiles_predicted"] < summary["tiles"]
 

@@ -87,7 +87,7 @@ def _run_pipeline(args):
     from pathlib import Path
 
     from .pipeline import get_pipeline_config
-    from .quickstart import create_pipeline, model_plan
+    from .providers import create_pipeline, model_plan
 
     if args.get_pipeline_config:
         path = get_pipeline_config(args.get_pipeline_config, args.save_path or ".")
@@ -113,41 +113,30 @@ def _run_pipeline(args):
     print(f"model: {pipeline.model_name} ({pipeline.model_source}, {pipeline.predictor.model_dir})")
     if not args.input:
         raise UserError("--pipeline needs --input (an image, folder or URL) or --serve")
-    out = Path(args.save_path or "output")
-    from .pipeline.sliced import check_merge_options
-
-    check_merge_options(args.merge_mode, args.match_metric, args.match_on, args.match_threshold)  # fail before work
-    merge = {"merge_mode": args.merge_mode, "match_metric": args.match_metric, "match_on": args.match_on,
-             "match_threshold": args.match_threshold,
-             "full_image": True if args.full_image == -1 else args.full_image}
-    if Path(str(args.input)).is_dir():
-        from .pipeline.batch import predict_folder
-
-        summary = predict_folder(pipeline, args.input, out, args.slice_size, args.overlap_ratio, args.threshold,
-                                 overwrite=args.overwrite, **merge)
-        print(json.dumps({k: (len(v) if isinstance(v, list) else v) for k, v in summary.items()}, indent=2))
-        return
-    from .pipeline.geo import is_georeferenced_file
-
-    stem = Path(str(args.input)).stem
-    is_tiff = str(args.input).lower().endswith((".tif", ".tiff"))
-    if is_tiff and (args.slice_size or is_georeferenced_file(args.input)):  # GeoTIFFs keep their georeferencing
-        from .pipeline.batch import geo_outputs
-
-        summary = pipeline.predict_geotiff(args.input, slice_size=args.slice_size, overlap_ratio=args.overlap_ratio,
-                                           threshold=args.threshold, to_epsg4326=args.epsg4326,
-                                           simplify_tolerance=args.simplify, **geo_outputs(out, stem), **merge)
-        print(json.dumps(summary, indent=2))
-        return
-    if args.slice_size:
-        results = [pipeline.predict_sliced(args.input, args.slice_size, args.overlap_ratio, args.threshold, **merge)]
+    slicing, merging = _options(args)  # checked before any work
+    saved = pipeline.predict_and_save(args.input, Path(args.save_path or "output"), threshold=args.threshold,
+                                      slicing=slicing, merging=merging, to_epsg4326=args.epsg4326,
+                                      simplify_tolerance=args.simplify, overwrite=args.overwrite)
+    if saved.kind == "folder":
+        print(json.dumps({k: (len(v) if isinstance(v, list) else v) for k, v in saved.summary.items()}, indent=2))
+    elif saved.kind == "geotiff":
+        print(json.dumps(saved.summary, indent=2))
     else:
-        results = pipeline.predict(args.input, threshold=args.threshold)
-    for result in results:
-        result.print()
-        result.save_to_img(out)
-        result.save_to_json(out)
-    print(f"results saved in {out}")
+        for result in saved.results:
+            result.print()
+        print(f"results saved in {saved.save_path}")
+
+
+def _options(args):
+    """The slicing and merging flags as :class:`~tutorial_lib.pipeline.SliceOptions` and
+    :class:`~tutorial_lib.pipeline.MergeOptions` (a UserError names a bad value)."""
+    from .pipeline.options import MergeOptions, SliceOptions
+
+    slicing = SliceOptions(slice_size=args.slice_size, overlap_ratio=args.overlap_ratio,
+                           full_image=True if args.full_image == -1 else args.full_image)
+    merging = MergeOptions(merge_mode=args.merge_mode, match_metric=args.match_metric, match_on=args.match_on,
+                           match_threshold=args.match_threshold)
+    return slicing, merging
 
 
 def _paddle2onnx(args):
@@ -235,6 +224,8 @@ def _evaluate_scene_arguments(parser):
     parser.add_argument("--label_class_field", help="the labels' class column (default: --class_field)")
     parser.add_argument("--score_threshold", type=float, default=0.5, help="for precision, recall, F1, rates")
     parser.add_argument("--pixel_size", type=float, help="metres per pixel: adds COCO's pixel area bands")
+    parser.add_argument("--valid_area", metavar="RASTER",
+                        help="the predicted raster: predictions and labels mostly on its no-data are ignored")
     parser.add_argument("--json", help="also write the numbers to this JSON file")
 
 
@@ -309,7 +300,8 @@ def _evaluate_scene(args):
     grid = TileGrid.from_raster(args.tiles, args.slice_size, args.overlap_ratio) if args.tiles else None
     report = evaluate_scene(args.pred, args.labels, score_field=args.score_field, class_field=args.class_field or None,
                             label_class_field=args.label_class_field, tile_grid=grid,
-                            score_threshold=args.score_threshold, pixel_size=args.pixel_size)
+                            score_threshold=args.score_threshold, pixel_size=args.pixel_size,
+                            valid_area=args.valid_area)
     print(report.to_markdown())
     if args.json:
         Path(args.json).write_text(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -37,11 +37,13 @@ def run_demo(output="output/demo", dataset_dir="data/remote_sense_sample", seed=
                                   "Predict.threshold": threshold})
 
     print("[step 7] pipeline: sliced inference on a 2 x 2 mosaic of the demo scene")
-    from .pipeline import create_pipeline, get_pipeline_config
+    from .pipeline import SliceOptions, get_pipeline_config
+    from .providers import LocalModel, create_pipeline
 
-    pipeline = create_pipeline("instance_segmentation", model_dir=best / "inference")
+    pipeline = create_pipeline("instance_segmentation", model=LocalModel(best / "inference"))
     mosaic = np.tile(cv2.imread(str(DEMO_IMAGE))[..., ::-1], (2, 2, 1))
-    sliced = pipeline.predict_sliced(mosaic, slice_size=512, overlap_ratio=0.2, threshold=threshold)
+    sliced = pipeline.predict_sliced(mosaic, threshold=threshold, slicing=SliceOptions(slice_size=512,
+                                                                                       overlap_ratio=0.2))
     sliced.save_to_img(output / "pipeline" / "mosaic_res.png")
     sliced.save_to_json(output / "pipeline" / "mosaic_res.json")
     get_pipeline_config("instance_segmentation", output / "pipeline")

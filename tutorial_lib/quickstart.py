@@ -1,13 +1,6 @@
-"""Which model a pipeline runs, and :func:`create_pipeline` (``tl.create_pipeline``) that resolves it.
-
-A pipeline YAML names a model two ways (``SubModules.InstanceSegmentation``):
-
-* ``model_dir``: an exported model folder -> that model. If the YAML also sets ``model_name``, it must be the model
-  the folder's ``inference.yml`` says it is.
-* ``model_name`` only -> the official weights of that model (the registry's PaddleDetection URL, downloaded once
-  into the weights cache), built, exported and cached under ``$TUTORIAL_LIB_HOME/official/``. Where they cannot be
-  downloaded (as on a machine without internet) a one-line notice says so and the embedded quick-start model runs
-  instead; ``pipeline.model_name`` and ``pipeline.model_source`` say what ran.
+"""The models this library makes itself: the shipped quick-start weights, the quick-start training, and official
+weights exported for inference. :mod:`tutorial_lib.providers` turns them into model providers for
+:func:`tutorial_lib.create_pipeline`.
 
 The quick-start model is this library's small CPU model trained on the generated sample (seeded). Its weights ship
 with the package (:data:`SHIPPED`, 8-bit per-row quantised to stay small; provenance and metrics inside), so the
@@ -15,10 +8,14 @@ first quick experience only exports them (well under a minute). Without that fil
 settings, it is trained once into ``$TUTORIAL_LIB_HOME/quickstart/`` (about 10 minutes on 2 CPU cores); an
 interrupted run resumes from its last checkpoint and leaves no temporary folders behind.
 
+Official weights (the registry's PaddleDetection URL) are downloaded once into the weights cache, built, exported
+and cached under ``$TUTORIAL_LIB_HOME/official/``.
+
 This module sits above the pipeline layer (it trains and exports through :func:`tutorial_lib.modes.run` and the
-engine); the pipeline itself only reads exported models.
+engine, imported only where needed); the pipeline itself only reads exported models.
 """
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -27,12 +24,27 @@ import yaml
 
 from .errors import UserError
 from .models.registry import CPU_MODEL as MODEL
-from .pipeline import config as pipeline_config
-from .pipeline.config import SUBMODULE, cache_home, load_pipeline_config, quickstart_root
 
-SEED = pipeline_config.QUICKSTART_SEED
+SEED = 0
 DEFAULT_EPOCHS, DEFAULT_TRAIN = 6, 128
-SHIPPED = Path(__file__).resolve().parent / "assets" / f"quickstart_{MODEL}.npz"
+SHIPPED_ASSET = f"quickstart_{MODEL}.npz"  # the one name of the shipped weights (in tutorial_lib/assets/)
+SHIPPED = Path(__file__).resolve().parent / "assets" / SHIPPED_ASSET
+
+
+def cache_home():
+    """Where exported models are cached: ``$TUTORIAL_LIB_HOME``, else ``~/.cache/tutorial_lib``."""
+    return Path(os.environ.get("TUTORIAL_LIB_HOME") or Path.home() / ".cache" / "tutorial_lib")
+
+
+def quickstart_root(epochs=DEFAULT_EPOCHS, num_train=DEFAULT_TRAIN, home=None):
+    """Folder of a cached quick-start model (made by :func:`quickstart_model_dir`)."""
+    name = f"{MODEL}_seed{SEED}_train{num_train}_ep{epochs}"
+    return Path(home or cache_home()) / "quickstart" / name
+
+
+def quickstart_export_dir(home=None):
+    """The default quick-start model's exported folder (it may not exist yet)."""
+    return quickstart_root(home=home) / "train" / "best_model" / "inference"
 
 
 # ----------------------------------------------------------------------------- the shipped weights
@@ -107,9 +119,9 @@ def evaluate_exported(model_dir, dataset_dir, split="val", run_mode=None):
     return {k: metrics[k] for k in ("AP", "AP50", "AP75", "bbox_AP", "bbox_AP50")}
 
 
-def quickstart_model_dir(device="cpu", epochs=DEFAULT_EPOCHS, num_train=DEFAULT_TRAIN, home=None):
-    """Exported model folder of the quick-start model: exported from the shipped weights on first use (default
-    settings), otherwise trained once (about 10 minutes on 2 CPU cores for the defaults)."""
+def quickstart_model_dir(device="cpu", epochs=DEFAULT_EPOCHS, num_train=DEFAULT_TRAIN, home=None, shipped=SHIPPED):
+    """Exported model folder of the quick-start model: exported from the shipped weights (``shipped``) on first use
+    (default settings), otherwise trained once (about 10 minutes on 2 CPU cores for the defaults)."""
     from .data.sample import generate_sample
     from .engine import checkpoint
     from .modes import run
@@ -119,10 +131,10 @@ def quickstart_model_dir(device="cpu", epochs=DEFAULT_EPOCHS, num_train=DEFAULT_
     model_dir = train_dir / "best_model" / "inference"
     if (model_dir / "inference.yml").exists():
         return model_dir
-    if (epochs, num_train) == (DEFAULT_EPOCHS, DEFAULT_TRAIN) and SHIPPED.is_file():
+    if (epochs, num_train) == (DEFAULT_EPOCHS, DEFAULT_TRAIN) and Path(shipped).is_file():
         print(f"No model_dir given: exporting the shipped quick-start model {MODEL} (trained on the generated "
               f"sample, seed {SEED}) once; cached in {root}")
-        return export_shipped(model_dir)
+        return export_shipped(model_dir, shipped)
     for stale in root.parent.glob(f".{root.name}.*"):  # temp folders of an older, interrupted version
         shutil.rmtree(stale, ignore_errors=True)
     for stale in root.glob(".data.*"):  # an interrupted sample generation
@@ -185,64 +197,8 @@ def export_weights(model_name, weights, out):
     return out
 
 
-# ----------------------------------------------------------------------------- the pipeline's model
+# ----------------------------------------------------------------------------- exported models
 def exported_model_name(model_dir):
+    """The model name an exported folder's ``inference.yml`` records (None when it records none)."""
     info = yaml.safe_load((Path(model_dir) / "inference.yml").read_text(encoding="utf-8")) or {}
     return (info.get("Global") or {}).get("model_name")
-
-
-def resolve_model(config, device="cpu", model_dir=None, notice=print):
-    """``(model_dir, model_name, source)`` for a pipeline config (see the module docstring); ``source`` is
-    ``model_dir``, ``official weights`` or ``quick-start model``."""
-    sub = config["SubModules"][SUBMODULE]
-    if model_dir is not None:  # an explicit argument names the model; the YAML's model_name does not apply
-        return Path(model_dir), exported_model_name(model_dir), "model_dir"
-    if sub.get("model_dir"):
-        exported = exported_model_name(sub["model_dir"])
-        if sub.get("model_name") and exported and sub["model_name"] != exported:
-            raise UserError(f"SubModules.{SUBMODULE}.model_name is {sub['model_name']} but model_dir "
-                            f"{sub['model_dir']} holds {exported} (its inference.yml); fix one of them")
-        return Path(sub["model_dir"]), exported, "model_dir"
-    name = sub.get("model_name")
-    if name and name != MODEL:
-        try:
-            return official_model_dir(name), name, "official weights"
-        except UserError as exc:
-            notice(f"notice: official weights of {name} are not available ({_short(exc)}); running the embedded "
-                   f"quick-start model {MODEL} instead")
-    return quickstart_model_dir(device=device), MODEL, "quick-start model"
-
-
-def model_plan(config, home=None):
-    """One line saying which model a pipeline config will run (without downloading anything)."""
-    sub = load_pipeline_config(config)["SubModules"][SUBMODULE]
-    if sub.get("model_dir"):
-        return f"model: {exported_model_name(sub['model_dir'])} from model_dir {sub['model_dir']}"
-    name = sub.get("model_name")
-    if not name or name == MODEL:
-        return f"model: the quick-start model {MODEL} (trained once on the generated sample)"
-    if (Path(home or cache_home()) / "official" / name / "inference" / "inference.yml").is_file():
-        return f"model: {name} with its official weights (cached)"
-    return (f"model: {name} with its official weights, downloaded on first use; where they cannot be downloaded, "
-            f"the quick-start model {MODEL} runs instead")
-
-
-def _short(exc, limit=160):
-    text = str(exc).split("; ")[0]
-    return text if len(text) <= limit else text[:limit - 3] + "..."
-
-
-def create_pipeline(pipeline="instance_segmentation", device="cpu", model_dir=None, run_mode=None, use_hpip=False):
-    """Build a pipeline (a registered name, a pipeline YAML or a dict) running the model its config names.
-
-    ``model_dir`` (an exported model folder) overrides the YAML. ``run_mode``: ``paddle``, ``mkldnn`` (oneDNN; the
-    CPU default), ``onnxruntime``, ``trt_fp32``/``trt_fp16`` (GPU); ``use_hpip=True`` picks the backend instead.
-    The returned pipeline's ``model_name`` and ``model_source`` say which model runs and where it came from.
-    """
-    from .pipeline import create_pipeline as build
-
-    config = load_pipeline_config(pipeline)
-    resolved_dir, name, source = resolve_model(config, device=device, model_dir=model_dir)
-    result = build(config, device=device, model_dir=resolved_dir, run_mode=run_mode, use_hpip=use_hpip)
-    result.model_source = source
-    return result

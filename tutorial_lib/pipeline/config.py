@@ -11,7 +11,6 @@
 """
 import copy
 import difflib
-import os
 from pathlib import Path
 
 import yaml
@@ -21,23 +20,6 @@ from .registry import PIPELINES
 
 SUBMODULE = "InstanceSegmentation"
 SUBMODULE_KEYS = {"module_name", "model_name", "model_dir", "batch_size", "threshold"}
-QUICKSTART_MODEL = "MaskRCNN-ResNet18-FPN-S"  # tutorial_lib.models.registry.CPU_MODEL (a test keeps them equal)
-QUICKSTART_SEED = 0
-
-
-def cache_home():
-    return Path(os.environ.get("TUTORIAL_LIB_HOME") or Path.home() / ".cache" / "tutorial_lib")
-
-
-def quickstart_root(epochs=6, num_train=128, home=None):
-    """Folder of a cached quick-start model (made by :func:`tutorial_lib.quickstart.quickstart_model_dir`)."""
-    name = f"{QUICKSTART_MODEL}_seed{QUICKSTART_SEED}_train{num_train}_ep{epochs}"
-    return Path(home or cache_home()) / "quickstart" / name
-
-
-def quickstart_export_dir(home=None):
-    """The default quick-start model's exported folder (it may not exist yet)."""
-    return quickstart_root(home=home) / "train" / "best_model" / "inference"
 
 
 def default_pipeline_config(name="instance_segmentation"):

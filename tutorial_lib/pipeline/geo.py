@@ -23,11 +23,9 @@ import numpy as np
 from ..data.raster import (GDAL_OPTIONS, STRETCH_PERCENTILES, RasterReader, is_georeferenced,  # noqa: F401
                            is_georeferenced_file, open_raster)
 from ..errors import UserError
+from .options import AUTO_SLICE, WHOLE_TILE_MAX  # noqa: F401  (slice_size=None: see SliceOptions.tile_size)
 from .sliced import SlicedInference
 from .vectors import GeoJSONWriter, VectorFileWriter, area_function, mask_to_polygons, temp_path
-
-WHOLE_TILE_MAX = 2048  # slice_size=None: rasters up to this size are predicted as one tile ...
-AUTO_SLICE = 1024  # ... larger ones in tiles of this size
 
 
 class LabelRasters:
@@ -138,20 +136,21 @@ def _features(instances, ids, labels, transform, area_of, simplify_tolerance):
     return out
 
 
-def predict_geotiff(predict_fn, src, geojson_path, slice_size=512, overlap_ratio=0.2, to_epsg4326=False,
-                    mask_path=None, match_iou=0.5, progress=True, *, merge_mode="GREEDYNMM", match_metric="IOU",
-                    match_on="masks", match_threshold=None, full_image=False, batch_size=1, vector_path=None,
-                    instance_path=None, simplify_tolerance=0.0, labels=None):
+def predict_geotiff(predict_fn, src, geojson_path, *, slicing=None, merging=None, to_epsg4326=False,
+                    mask_path=None, vector_path=None, instance_path=None, simplify_tolerance=0.0, labels=None,
+                    progress=True, raster=None):
     """Sliced prediction over a GeoTIFF (or any raster rasterio opens), read by windows and written as it streams.
 
     Writes ``geojson_path`` (RFC 7946 lon/lat when georeferenced, else pixel coordinates), and optionally
     ``vector_path`` (.gpkg/.fgb in the raster's CRS), ``mask_path`` (class COG) and ``instance_path`` (instance
-    COG). ``slice_size=None``: one tile up to ``WHOLE_TILE_MAX`` px, else ``AUTO_SLICE`` tiles. ``to_epsg4326=True``
-    insists on georeferencing
-    (the GeoJSON is lon/lat anyway). ``simplify_tolerance`` in pixels. ``labels``: class names by id (default:
-    those the predictions carry). Returns a summary dict (instances, CRS, output paths, tiles).
+    COG). ``slicing`` / ``merging``: :class:`~.options.SliceOptions` / :class:`~.options.MergeOptions` (defaults
+    when None; ``slice_size=None``: one tile up to ``WHOLE_TILE_MAX`` px, else ``AUTO_SLICE`` tiles; ``batch_size``
+    None: 1). ``to_epsg4326=True`` insists on georeferencing (the GeoJSON is lon/lat anyway).
+    ``simplify_tolerance`` in pixels. ``labels``: class names by id (default: those the predictions carry).
+    ``raster``: the model's :class:`~tutorial_lib.data.raster.RasterSettings` (``Predictor.raster_settings``): its
+    bands and training stretch replace the scene's own percentiles. Masks never cover no-data, and a detection more
+    than half on no-data is dropped. Returns a summary dict (instances, CRS, output paths, tiles).
     """
-    threshold = match_iou if match_threshold is None else match_threshold
     with open_raster(src) as dataset:
         georeferenced = is_georeferenced(dataset)
         if to_epsg4326 and not georeferenced:
@@ -159,11 +158,8 @@ def predict_geotiff(predict_fn, src, geojson_path, slice_size=512, overlap_ratio
         crs = dataset.crs if georeferenced else None
         transform = dataset.transform if georeferenced else None
         area_of = area_function(crs, dataset.transform, dataset.width, dataset.height)
-        if slice_size is None:
-            side = max(dataset.width, dataset.height)
-            slice_size = max(16, side) if side <= WHOLE_TILE_MAX else AUTO_SLICE
-        run = SlicedInference(RasterReader(dataset), predict_fn, slice_size, overlap_ratio, threshold, merge_mode,
-                              match_metric, match_on, full_image, batch_size, progress)
+        reader = RasterReader(dataset, settings=raster)  # the model's bands and training stretch, when it has them
+        run = SlicedInference(reader, predict_fn, slicing, merging, progress)
         names = dict(labels) if isinstance(labels, dict) else dict(enumerate(labels or ()))
         writers = [GeoJSONWriter(geojson_path, crs)]
         vector = VectorFileWriter(vector_path, crs) if vector_path else None

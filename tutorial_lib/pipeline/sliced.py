@@ -6,6 +6,9 @@ memory follows tile and object size, never the scene. Detections of one class ar
 tiles saw the scene (where their tiles intersect): an object cut by a tile border is seen whole in the overlap by
 both tiles, so its two pieces agree there even though each is only part of the object.
 
+The options travel as two frozen objects (:mod:`.options`): :class:`~.options.SliceOptions` (``slice_size``,
+``overlap_ratio``, ``full_image``, ``batch_size``) and :class:`~.options.MergeOptions` (below).
+
 Merging, as in SAHI (``merge_mode``):
 
 * ``GREEDYNMM`` (default): best score first, a detection joins the first kept instance it matches (masks united,
@@ -21,6 +24,9 @@ Streaming: tiles are visited row by row; an instance whose box ends above the ne
 new detection, so it is settled against its neighbours and handed out (see :class:`SlicedInference`), and only
 instances near the current tile row stay in memory. ``full_image`` adds one prediction of the whole scene, read
 downscaled, to catch objects larger than a tile.
+
+No-data (a reader whose ``valid`` gives a data mask): mask pixels on no-data are removed and detections more than
+half on no-data dropped (:func:`drop_nodata`), before merging.
 """
 from collections import defaultdict
 
@@ -29,24 +35,8 @@ from tqdm.auto import tqdm
 
 from ..errors import UserError
 from ..structures import Instances
-
-MERGE_MODES = ("GREEDYNMM", "NMM", "NMS")
-MATCH_METRICS = ("IOU", "IOS")
-MATCH_ON = ("masks", "boxes")
-
-
-def check_merge_options(merge_mode="GREEDYNMM", match_metric="IOU", match_on="masks", match_threshold=0.5):
-    """Normalised merge options; a :class:`UserError` names the bad one."""
-    mode, metric, on = str(merge_mode).upper(), str(match_metric).upper(), str(match_on).lower()
-    if mode not in MERGE_MODES:
-        raise UserError(f"merge_mode must be one of {', '.join(MERGE_MODES)}, got {merge_mode!r}")
-    if metric not in MATCH_METRICS:
-        raise UserError(f"match_metric must be one of {', '.join(MATCH_METRICS)}, got {match_metric!r}")
-    if on not in MATCH_ON:
-        raise UserError(f"match_on must be one of {', '.join(MATCH_ON)}, got {match_on!r}")
-    if not 0 <= float(match_threshold) < 1:
-        raise UserError(f"match_threshold must be in [0, 1), got {match_threshold}")
-    return mode, metric, on, float(match_threshold)
+from .options import MergeOptions, SliceOptions
+NODATA_MAX = 0.5  # a detection with more than this share of its mask on no-data is dropped
 
 
 def tile_grid(height, width, slice_size, overlap_ratio):
@@ -163,17 +153,18 @@ def _boxes_overlap(a, b):
 class StreamingMerger:
     """Merges tiles' detections into instances and hands out those no later tile can touch.
 
+    ``merging`` (:class:`~.options.MergeOptions`, default when None) says how detections are matched and merged.
     ``add(instances, tile)`` takes one tile's detections in scene coordinates (cropped masks);
     ``finalise(y)`` returns, as :class:`Instances`, every instance whose box ends at or above row ``y`` (no tile
     starting at ``y`` or below can meet it); ``flush()`` returns the rest. A grid index keeps each look-up local,
     so the cost per tile does not grow with the scene.
     """
 
-    def __init__(self, image_size, merge_mode="GREEDYNMM", match_metric="IOU", match_on="masks",
-                 match_threshold=0.5, cell=256):
+    def __init__(self, image_size, merging=None, cell=256):
         self.image_size = (int(image_size[0]), int(image_size[1]))
-        self.mode, self.metric, self.on, self.threshold = check_merge_options(merge_mode, match_metric, match_on,
-                                                                             match_threshold)
+        merging = MergeOptions() if merging is None else merging
+        self.mode, self.metric = merging.merge_mode, merging.match_metric
+        self.on, self.threshold = merging.match_on, merging.match_threshold
         self.cell = max(16, int(cell))
         self.groups = {}  # id -> _Group
         self.cells = defaultdict(set)
@@ -384,9 +375,29 @@ def _scale_instances(small, scale_y, scale_x, image_size):
                      np.asarray(offsets, np.int64).reshape(-1, 2))
 
 
+def drop_nodata(instances, valid_of):
+    """``instances`` (scene pixels, cropped masks) without their no-data pixels, and without those whose mask lies
+    more than half (:data:`NODATA_MAX`) on no-data: a prediction never lies in a no-data collar.
+    ``valid_of(x0, y0, x1, y1)`` gives the bool data mask of a scene box, or None where every pixel holds data."""
+    keep, crops = [], []
+    for i, (mask, (ox, oy)) in enumerate(zip(instances.masks, instances.mask_offsets)):
+        valid = valid_of(int(ox), int(oy), int(ox) + mask.shape[1], int(oy) + mask.shape[0]) if mask.size else None
+        if valid is not None:
+            inside = mask & valid
+            if np.count_nonzero(inside) < (1.0 - NODATA_MAX) * np.count_nonzero(mask):
+                continue
+            mask = inside
+        keep.append(i)
+        crops.append(mask)
+    return Instances(instances.image_size, instances.boxes[keep], instances.scores[keep], instances.class_ids[keep],
+                     crops, instances.mask_offsets[keep])
+
+
 class SlicedInference:
     """Iterate over a large scene's merged instances as they become final (chunks of :class:`Instances` on the
-    scene, cropped masks), predicting tile by tile; see the module docstring for the options.
+    scene, cropped masks), predicting tile by tile; ``slicing`` and ``merging`` are
+    :class:`~.options.SliceOptions` and :class:`~.options.MergeOptions` (defaults when None; ``slice_size=None``
+    picks the tile size from the scene, ``batch_size=None`` is 1).
 
     ``reader`` is an RGB array or has ``height``, ``width``, ``read(x0, y0, x1, y1)`` (and optionally
     ``valid(...)`` -> bool data mask or None, and ``read_scaled(h, w)`` for ``full_image``).
@@ -395,24 +406,18 @@ class SlicedInference:
     the names the results gave.
     """
 
-    def __init__(self, reader, predict_fn, slice_size=512, overlap_ratio=0.2, match_threshold=0.5,
-                 merge_mode="GREEDYNMM", match_metric="IOU", match_on="masks", full_image=False, batch_size=1,
-                 progress=True):
+    def __init__(self, reader, predict_fn, slicing=None, merging=None, progress=True):
         if not hasattr(reader, "read"):
             reader = ArrayReader(reader)
+        slicing = SliceOptions() if slicing is None else slicing
         self.reader = reader
         self.predict_fn = predict_fn
         self.image_size = (int(reader.height), int(reader.width))
-        self.tiles = tile_grid(reader.height, reader.width, int(slice_size), float(overlap_ratio))
-        self.slice_size = int(slice_size)
-        if int(batch_size) < 1:
-            raise UserError(f"batch_size must be >= 1, got {batch_size}")
-        self.batch_size = int(batch_size)
-        self.full_image = self.slice_size if full_image is True else int(full_image or 0)
-        if self.full_image < 0:
-            raise UserError(f"full_image must be True, False or a size in pixels, got {full_image}")
-        self.merger = StreamingMerger(self.image_size, merge_mode, match_metric, match_on, match_threshold,
-                                      cell=self.slice_size)
+        self.slice_size = slicing.tile_size(reader.height, reader.width)
+        self.tiles = tile_grid(reader.height, reader.width, self.slice_size, slicing.overlap_ratio)
+        self.batch_size = slicing.batch_size or 1
+        self.full_image = slicing.whole_scene_size(self.slice_size)
+        self.merger = StreamingMerger(self.image_size, merging, cell=self.slice_size)
         self.progress = progress
         self.labels = {}
         self.tiles_predicted = 0
@@ -432,10 +437,7 @@ class SlicedInference:
             return inst
         placed = inst.translate(x0, y0, self.image_size)
         if valid is not None:  # nodata pixels are never part of an object
-            crops = [m & valid[oy - y0:oy - y0 + m.shape[0], ox - x0:ox - x0 + m.shape[1]]
-                     for m, (ox, oy) in zip(placed.masks, placed.mask_offsets)]
-            placed = Instances(self.image_size, placed.boxes, placed.scores, placed.class_ids, crops,
-                               placed.mask_offsets)
+            placed = drop_nodata(placed, lambda a, b, c, d: valid[b - y0:d - y0, a - x0:c - x0])
         return placed
 
     def _full_image_instances(self):
@@ -447,7 +449,8 @@ class SlicedInference:
         small = self.reader.read_scaled(sh, sw)
         result = self._predict([small])[0]
         inst = tile_instances(result, (sh, sw), self.labels)
-        return _scale_instances(inst, sh / h, sw / w, self.image_size)
+        return drop_nodata(_scale_instances(inst, sh / h, sw / w, self.image_size),
+                           getattr(self.reader, "valid", lambda *a: None))
 
     def __iter__(self):
         if self.full_image:
@@ -481,14 +484,8 @@ class SlicedInference:
             bar.close()
 
 
-def sliced_predict(reader, predict_fn, slice_size=512, overlap_ratio=0.2, match_threshold=0.5, progress=True,
-                   merge_mode="GREEDYNMM", match_metric="IOU", match_on="masks", full_image=False, batch_size=1,
-                   match_iou=None):
+def sliced_predict(reader, predict_fn, slicing=None, merging=None, progress=True):
     """Predict a large scene tile by tile and merge; returns :class:`Instances` on the whole scene (cropped
-    masks), best score first. Arguments as :class:`SlicedInference` (``match_iou``: old name of
-    ``match_threshold``)."""
-    if match_iou is not None:
-        match_threshold = match_iou
-    run = SlicedInference(reader, predict_fn, slice_size, overlap_ratio, match_threshold, merge_mode, match_metric,
-                          match_on, full_image, batch_size, progress)
+    masks), best score first. Arguments as :class:`SlicedInference`."""
+    run = SlicedInference(reader, predict_fn, slicing, merging, progress)
     return Instances.cat(list(run), run.image_size).sorted()

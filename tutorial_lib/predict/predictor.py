@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from ..data.raster import RasterSettings
 from ..errors import UserError
 from ..models.outputs import parse_outputs
 from .backends import ONNX_RUN_MODES, RUN_MODES, create_backend, default_run_mode
@@ -89,6 +90,8 @@ class Predictor:
     ``batch_size``: images read and predicted together; the forward pass takes at most ``batch_size_limit`` of
     ``inference.yml`` at once (1 for paddledet models: their R-CNN heads fail on a batch in which one image has
     no detection, and SOLOv2 handles one image only).
+    ``raster_settings``: the :class:`~tutorial_lib.data.raster.RasterSettings` of a model trained on GeoTIFF chips
+    (``RasterInput`` of ``inference.yml``: bands, dtype, training stretch), None for other models.
     """
 
     def __init__(self, model_dir, device="cpu", run_mode=None, batch_size=1, threshold=None, cpu_threads=None):
@@ -112,6 +115,8 @@ class Predictor:
         self.arch = self.info.get("arch")
         self.output_names = list(self.info.get("outputs") or ["bbox", "bbox_num", "mask"])
         self.box_mask_threshold = self.info.get("box_mask_threshold")  # None: masks come at the image size
+        raster = self.info.get("RasterInput")  # bands, dtype and stretch of GeoTIFF training chips (else absent)
+        self.raster_settings = RasterSettings.from_dict(raster, "inference.yml RasterInput") if raster else None
         if batch_size < 1:
             raise UserError(f"batch_size must be >= 1, got {batch_size}")
         limit = self.info.get("batch_size_limit")

@@ -91,8 +91,8 @@ def _store_geotiff(state, value, folder):
 
 def _predict_geotiff(pipeline, path, folder, body):
     out = os.path.join(folder, "result.geojson")
-    summary = pipeline.predict_geotiff(path, out, slice_size=body.sliceSize, overlap_ratio=body.overlapRatio,
-                                       threshold=body.threshold, to_epsg4326=body.epsg4326, progress=False)
+    summary = pipeline.predict_geotiff(path, out, threshold=body.threshold, slicing=body.slicing(),
+                                       merging=body.merging(), to_epsg4326=body.epsg4326, progress=False)
     with open(out, encoding="utf-8") as f:
         collection = json.load(f)
     return {"geojson": collection, "instances": summary["instances"], "crs": summary["crs"]}

@@ -14,6 +14,8 @@ from typing import Annotated, Any, Dict, Generic, List, Literal, Optional, Tuple
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
+from ..pipeline.options import MergeOptions, SliceOptions
+
 INFER_ENDPOINT = "/instance-segmentation"
 GEOTIFF_ENDPOINT = "/instance-segmentation/geotiff"
 
@@ -64,6 +66,15 @@ class GeoTiffRequest(BaseModel):
     overlapRatio: Annotated[float, Field(ge=0, lt=1, strict=True)] = 0.2
     epsg4326: StrictBool = Field(False, description="predict_geotiff's to_epsg4326: longitude/latitude "
                                                      "coordinates, refused for a raster without georeferencing")
+
+    def slicing(self) -> SliceOptions:
+        """``sliceSize`` and ``overlapRatio`` as the pipeline's :class:`~tutorial_lib.pipeline.SliceOptions`
+        (the pipeline's tile batch size, no whole-scene pass)."""
+        return SliceOptions(slice_size=self.sliceSize, overlap_ratio=self.overlapRatio)
+
+    def merging(self) -> MergeOptions:
+        """How tiles are merged: the pipeline's defaults (this request has no merge fields)."""
+        return MergeOptions()
 
 
 class GeoTiffResult(BaseModel):
