@@ -16,14 +16,14 @@ PACKAGE = Path(__file__).resolve().parent.parent / "tutorial_lib"
 LAYERS = [
     ("base", ["errors", "paddle_env", "structures"]),
     ("config", ["config"]),
-    ("viz", ["viz"]),
+    ("viz", ["viz", "figures"]),
     ("data", ["data"]),
     ("models", ["models"]),
     ("engine", ["engine"]),
     ("predict", ["predict"]),
     ("pipeline", ["pipeline"]),
     ("serving", ["serving"]),
-    ("app", ["modes", "steps", "quickstart", "demo", "cli", "bench", "widgets", "__init__", "__main__"]),
+    ("app", ["modes", "steps", "quickstart", "providers", "demo", "cli", "bench", "lessons", "widgets", "__init__", "__main__"]),
 ]
 DEPLOYMENT = ("predict", "pipeline", "serving")
 TRAINING_STACK = re.compile(r"^(ppdet(\.|$)|tutorial_lib\.engine(\.|$))")

@@ -23,7 +23,7 @@ from .errors import UserError
 from .models.registry import CPU_MODEL, list_models
 from .modes import run
 from .pipeline import get_pipeline_config, list_pipelines
-from .quickstart import create_pipeline
+from .providers import create_pipeline
 
 __version__ = "0.1.0"
 
@@ -39,6 +39,8 @@ _LAZY = {
     "make_geoscene": ".data.geoscene",  # a generated 4-band GeoTIFF scene and its polygon labels
     # notebook 02/07: the quick-start model
     "quickstart_model_dir": ".quickstart", "training_scene": ".quickstart",
+    # where create_pipeline's model comes from (an explicit model=...)
+    "LocalModel": ".providers", "OfficialWeights": ".providers", "ShippedModel": ".providers",
     # notebook 03: measuring models
     "count_parameters": ".bench", "measure_mask_rtdetr": ".bench", "median_ms": ".bench",
     "build_mask_rtdetr": ".models.mask_rtdetr",
@@ -47,12 +49,21 @@ _LAZY = {
     "export_untrained": ".engine.export", "UnsupportedModelError": ".predict.onnx_export",
     "quantize_int8": ".predict.quantize", "int8_tradeoff": ".predict.quantize",
     "BackgroundServer": ".serving", "Client": ".serving", "tile_grid": ".pipeline.sliced",
+    "SliceOptions": ".pipeline.options", "MergeOptions": ".pipeline.options",  # sliced inference's options
     "evaluate_scene": ".pipeline.scene_eval", "TileGrid": ".pipeline.scene_eval",  # a merged scene vs its labels
-    # the notebooks' browsers and helpers
+    # the notebooks' browsers (ipywidgets)
     "DatasetBrowser": ".widgets", "RunComparer": ".widgets", "PredictionBrowser": ".widgets",
-    "SceneViewer": ".widgets", "GPU_MODEL": ".widgets", "default_model": ".widgets", "run_dir": ".widgets",
-    "trained_model_dir": ".widgets", "table": ".widgets", "plot_accuracy_vs_size": ".widgets",
-    "busiest_image": ".widgets", "fold": ".widgets", "capture_output": ".widgets", "plot_merge_modes": ".widgets",
+    "SceneViewer": ".widgets",
+    # the lessons' helpers: run folders, the model 05 trained, sweeps, histories, tables
+    "GPU_MODEL": ".lessons", "default_model": ".lessons", "run_dir": ".lessons", "trained_model_dir": ".lessons",
+    "trained_model": ".lessons", "Sweep": ".lessons", "best_epoch": ".lessons", "history_frame": ".lessons",
+    "val_examples": ".lessons", "error_summary": ".lessons", "compare_run_modes": ".lessons",
+    "busiest_image": ".lessons", "table": ".lessons", "coco_value": ".lessons", "COCO_FOOTNOTE": ".lessons",
+    "fold": ".lessons", "capture_output": ".lessons",
+    # the lessons' figures (matplotlib; the engine's PNGs are drawn by the same functions)
+    "plot_history": ".figures", "plot_confusion": ".figures", "plot_errors": ".figures", "error_grid": ".figures",
+    "plot_lr_grid": ".figures", "plot_before_after": ".figures", "plot_accuracy_vs_size": ".figures",
+    "plot_merge_modes": ".figures",
 }
 _SUBMODULES = ("steps", "widgets", "predict", "pipeline", "serving", "data", "models", "engine", "viz", "structures", "bench")
 

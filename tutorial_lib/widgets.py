@@ -1,4 +1,4 @@
-"""Interactive browsers for the notebooks (ipywidgets), and the small helpers that keep the lessons readable.
+"""Interactive browsers for the notebooks (ipywidgets).
 
 Each browser draws into an ``ipywidgets.Image`` from plain numpy arrays, so it works the same in JupyterLab, in a
 saved notebook reopened later (the image is part of the saved widget state) and in a test without a front end::
@@ -16,27 +16,23 @@ saved notebook reopened later (the image is part of the saved widget state) and 
 Each browser shows its controls and the picture in a front end that runs widgets, and a static PNG of the same
 picture everywhere else (the display bundle carries both; papermill and nbconvert keep the PNG).
 
-The helpers below them format tables (``-`` for missing values, readable numbers), fold long reports into a
-one-line summary with the rest a click away, and name each notebook's output folder per run size.
+The lessons' helpers (tables, folded reports, run folders, sweeps) are in :mod:`tutorial_lib.lessons` and the
+figures in :mod:`tutorial_lib.figures`; their old names here are re-exported for code that imported them from
+this module.
 """
-import contextlib
 import html
-import io
 import re
 from pathlib import Path
 
 import numpy as np
 
-from .models.registry import CPU_MODEL
+from .figures import plot_accuracy_vs_size, plot_merge_modes  # noqa: F401  (moved; old import path)
+from .lessons import (GPU_MODEL, busiest_image, capture_output, default_model, fold, run_dir,  # noqa: F401
+                      table, trained_model_dir)
 from .structures import Instances
 from .viz import class_color, coco_instances, draw_instances
 
-# The model notebooks 05-07 train / use on a GPU: the tutorial's own model, with its bundled recipe.
-GPU_MODEL = "Mask-RT-DETR-H"
-
-__all__ = ["DatasetBrowser", "GPU_MODEL", "PredictionBrowser", "RunComparer", "SceneViewer", "busiest_image",
-           "capture_output", "default_model", "fold", "plot_accuracy_vs_size", "plot_merge_modes", "run_dir", "table",
-           "trained_model_dir"]
+__all__ = ["DatasetBrowser", "PredictionBrowser", "RunComparer", "SceneViewer"]
 
 
 # ----------------------------------------------------------------------------- drawing helpers
@@ -470,189 +466,3 @@ class SceneViewer(_Browser):
             parts.append(f"{len(self.polygons)} GeoJSON polygons")
         h, w = self.scene.shape[:2]
         return f"{w} x {h} scene: " + (", ".join(parts) or "nothing overlaid")
-
-
-# ----------------------------------------------------------------------------- lesson helpers
-def default_model(device="cpu"):
-    """The model notebooks 05-07 use by default: the small CPU model on a CPU (it learns the sample in minutes),
-    Mask-RT-DETR-H (the tutorial's model, bundled recipe) on a GPU."""
-    return GPU_MODEL if str(device).lower().startswith("gpu") else CPU_MODEL
-
-
-def run_dir(notebook_dir, smoke, model=None):
-    """A notebook's output folder for one kind of run: ``<notebook_dir>/smoke`` or ``/full`` (then ``/<model>``),
-    so that a smoke run and a full run (or two models) never share a dataset or a checkpoint."""
-    path = Path(notebook_dir) / ("smoke" if smoke else "full")
-    return path / model if model else path
-
-
-def trained_model_dir(train_root, smoke, model):
-    """Where notebook 05 leaves the exported model it trained: ``<05 root>/<smoke|full>/<model>/train/best_model/
-    inference``."""
-    return run_dir(train_root, smoke, model) / "train" / "best_model" / "inference"
-
-
-def capture_output(fn, *args, **kwargs):
-    """Call ``fn`` with its printed output captured; return ``(its result, the text it printed)``."""
-    buffer = io.StringIO()
-    with contextlib.redirect_stdout(buffer):
-        result = fn(*args, **kwargs)
-    return result, buffer.getvalue()
-
-
-def fold(summary, text, max_lines=None):
-    """A one-line ``summary`` with ``text`` (a long report, a YAML, a dict) folded under it: the reader clicks to
-    see the rest. Returns an object the notebook displays (HTML ``<details>``; plain text without a front end)."""
-    from IPython.display import HTML
-
-    if not isinstance(text, str):
-        import json
-
-        text = json.dumps(text, indent=2, ensure_ascii=False, default=str)
-    lines = text.rstrip("\n").splitlines()
-    if max_lines is not None and len(lines) > max_lines:
-        lines = lines[:max_lines] + [f"... {len(lines) - max_lines} more lines"]
-    body = html.escape("\n".join(lines))
-    count = f" ({len(lines)} lines)" if len(lines) > 1 else ""
-    return _Folded(HTML(f"<details><summary>{html.escape(summary)}{count}</summary><pre>{body}</pre></details>"),
-                   f"{summary}{count}")
-
-
-class _Folded:
-    def __init__(self, html_obj, plain):
-        self._html, self._plain = html_obj, plain
-
-    def _repr_html_(self):
-        return self._html.data
-
-    def __repr__(self):
-        return self._plain
-
-
-def table(data, digits=3, missing="-", drop_empty=True, index=True):
-    """A readable table: ``data`` (a DataFrame, a list of dicts or a dict of columns) with empty columns dropped,
-    each number column rounded to one precision (``digits`` significant digits for its largest value, thousands
-    separators past 1,000), ``missing`` for NaN / None, text left-aligned and never cut. Returns a pandas Styler
-    (HTML in a notebook)."""
-    import pandas as pd
-
-    df = data.copy() if isinstance(data, pd.DataFrame) else pd.DataFrame(data)
-    if df.empty:
-        df = pd.DataFrame({"": ["(no rows)"]})
-        index = False
-
-    def is_missing(value):
-        return value is None or (isinstance(value, (float, np.floating)) and np.isnan(value)) or value == ""
-
-    if drop_empty:
-        df = df.drop(columns=[c for c in df.columns if df[c].map(is_missing).all()])
-
-    def column_format(values):
-        numbers = [float(v) for v in values if isinstance(v, (int, float, np.integer, np.floating))
-                   and not isinstance(v, (bool, np.bool_)) and not is_missing(v)]
-        if numbers and all(v == int(v) for v in numbers):
-            decimals = 0
-        else:
-            largest = max((abs(v) for v in numbers), default=0.0)
-            decimals = max(0, digits - 1 - int(np.floor(np.log10(largest)))) if largest > 0 else digits
-            decimals = 0 if largest >= 1000 else decimals
-
-        def fmt(value):
-            if is_missing(value):
-                return missing
-            if isinstance(value, (bool, np.bool_)):
-                return str(bool(value))
-            if isinstance(value, (int, float, np.integer, np.floating)):
-                return f"{float(value):,.{decimals}f}"
-            if isinstance(value, (list, tuple)):
-                return ", ".join(str(v) for v in value) or missing
-            return str(value)
-
-        return fmt
-
-    styler = df.style.format({c: column_format(df[c].tolist()) for c in df.columns}, escape="html")
-    if not isinstance(df.index, pd.RangeIndex):
-        styler = styler.format_index(lambda v: missing if is_missing(v) else str(v), escape="html")
-    text_cols = [c for c in df.columns if df[c].dtype == object]
-    styler = styler.set_properties(subset=text_cols, **{"text-align": "left", "white-space": "pre-wrap"})
-    styler = styler.set_table_styles([{"selector": "th", "props": [("text-align", "left")]}])
-    if not index:
-        styler = styler.hide(axis="index")
-    return styler
-
-
-def plot_accuracy_vs_size(models, x="size_mb", y="mask_ap", xlabel="model size (MB)", ylabel="COCO mask AP (%)",
-                          title="accuracy vs size (PaddleX's published numbers)"):
-    """Scatter ``models`` (a DataFrame indexed by name, with ``family``) with every point labelled, labels placed
-    so that they overlap neither each other nor the axes' border, and the legend outside the plot."""
-    import matplotlib.pyplot as plt
-
-    data = models.dropna(subset=[x, y])
-    fig, ax = plt.subplots(figsize=(8.5, 4.6))
-    for family, group in data.groupby("family", sort=False):
-        ax.scatter(group[x], group[y], s=55, label=family, zorder=3)
-    xs, ys = data[x].to_numpy(float), data[y].to_numpy(float)
-    ax.set_xlim(0, xs.max() * 1.35)
-    ax.set_ylim(ys.min() - 2.5, ys.max() + 2.5)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-    fig.tight_layout()
-    renderer = fig.canvas.get_renderer()
-    frame = ax.get_window_extent(renderer)
-    taken = [ax.transData.transform((px, py)) for px, py in zip(xs, ys)]  # keep labels off the points too
-    placed = []
-    offsets = [(7, -3), (7, 6), (7, -12), (-7, -3), (-7, 6), (-7, -12), (7, 14), (7, -20), (-7, 14), (-7, -20)]
-    for name, px, py in sorted(zip(data.index, xs, ys), key=lambda t: (-t[2], t[1])):
-        for dx, dy in offsets:
-            text = ax.annotate(name, (px, py), xytext=(dx, dy), textcoords="offset points", fontsize=7.5,
-                               ha="left" if dx > 0 else "right", va="bottom")
-            box = text.get_window_extent(renderer).expanded(1.02, 1.1)
-            inside = frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
-            clear = not any(box.overlaps(other) for other in placed) and not any(
-                box.contains(tx, ty) for tx, ty in taken)
-            if inside and clear:
-                placed.append(box)
-                break
-            text.remove()
-        else:  # no free spot: keep the first one (still inside the axes)
-            text = ax.annotate(name, (px, py), xytext=offsets[0], textcoords="offset points", fontsize=7.5)
-            placed.append(text.get_window_extent(renderer))
-    return fig
-
-
-def plot_merge_modes(scene, results, tiles=(), labels=None, columns=2):
-    """One panel per merge mode: ``results`` maps a title to the :class:`Instances` (or a result holding them) that
-    sliced inference merged with it over the same RGB ``scene``; ``tiles`` (x0, y0, x1, y1) are drawn as dashed
-    rectangles, so that objects cut by a tile border are easy to find. Each title gets the instance count."""
-    import matplotlib.pyplot as plt
-
-    results = {name: getattr(value, "instances", value) for name, value in results.items()}
-    rows = -(-len(results) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(5.2 * columns, 5.2 * rows * scene.shape[0] / scene.shape[1]),
-                             squeeze=False)
-    for ax in axes.flat[len(results):]:
-        ax.axis("off")
-    for ax, (name, instances) in zip(axes.flat, results.items()):
-        ax.imshow(draw_instances(scene, instances, labels, show_scores=False, show_labels=False))
-        for x0, y0, x1, y1 in tiles:
-            ax.add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, ls="--", lw=0.8, ec="white",
-                                       alpha=0.7))
-        ax.set_title(f"{name}: {len(instances)} instances", fontsize=10)
-        ax.set_xticks([])
-        ax.set_yticks([])
-    fig.tight_layout()
-    return fig
-
-
-def busiest_image(dataset_dir, split="train"):
-    """Path of the image with the most annotations in a COCO dataset's ``split`` (ties: the lowest image id): the
-    scene a barely trained model knows best, and the richest one to look at."""
-    from .data.coco import load_coco
-
-    dataset_dir = Path(dataset_dir)
-    coco = load_coco(dataset_dir / "annotations" / f"instance_{split}.json")
-    busiest = max(sorted(coco.imgs), key=lambda i: len(coco.getAnnIds(imgIds=[i])))
-    return dataset_dir / "images" / coco.imgs[busiest]["file_name"]

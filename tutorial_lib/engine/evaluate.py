@@ -3,8 +3,9 @@
 Writes to ``Global.output``: ``evaluate_result.json`` (``done_flag``, ``metrics``: mask ``AP``, ``AP50``,
 ``AP75``, ``APs``/``APm``/``APl``, the same for boxes as ``bbox_*``, and ``per_class``), a confusion matrix
 (``confusion_matrix.png``) and an error breakdown (``error_breakdown.png``) of the predictions scoring at
-least ``Evaluate.score_threshold``. A checkpoint trained with EMA is evaluated with its averaged weights, which
-its ``.pdparams`` holds (PaddleDetection's layout, see :mod:`.checkpoint`).
+least ``Evaluate.score_threshold``, drawn by :mod:`tutorial_lib.figures` in one vocabulary (the matrix's
+``background`` row is the breakdown's ``background`` bar). A checkpoint trained with EMA is evaluated with its
+averaged weights, which its ``.pdparams`` holds (PaddleDetection's layout, see :mod:`.checkpoint`).
 """
 import json
 import time
@@ -15,7 +16,8 @@ from . import checkpoint
 from .common import load_trained, predict_split, prepare
 from .data import Split, check_num_classes, read_categories
 from ..models.adapters import get_adapter
-from .metrics import coco_metrics, error_analysis, plot_confusion, plot_errors
+from .metrics import coco_metrics, confusion_data, error_analysis
+from ..figures import plot_confusion, plot_errors, save
 
 
 def evaluate(cfg):
@@ -37,11 +39,10 @@ def evaluate(cfg):
     analysis = error_analysis(coco_gt, predictions, split.catid2clsid, meta["num_classes"], threshold)
     out = Path(g["output"])
     out.mkdir(parents=True, exist_ok=True)
-    figures = {
-        "confusion_matrix": plot_confusion(analysis["matrix"], labels, out / "confusion_matrix.png",
-                                           f"confusion matrix (score >= {threshold}, mask IoU >= 0.5)"),
-        "error_breakdown": plot_errors(analysis["counts"], out / "error_breakdown.png",
-                                       f"error breakdown (score >= {threshold})"),
+    confusion = confusion_data(analysis, labels)
+    figures = {  # the notebooks draw the same figures from the result (tl.plot_confusion, tl.plot_errors)
+        "confusion_matrix": save(plot_confusion(confusion), out / "confusion_matrix.png"),
+        "error_breakdown": save(plot_errors(analysis["counts"], confusion), out / "error_breakdown.png"),
     }
     result = {
         "done_flag": True,
@@ -49,8 +50,7 @@ def evaluate(cfg):
         "weight_path": str(prefix) + ".pdparams",
         "num_images": len(split),
         "metrics": metrics,
-        "confusion_matrix": {"rows": labels + ["background"], "cols": labels + ["missed"],
-                             "matrix": analysis["matrix"].tolist(), "score_threshold": threshold},
+        "confusion_matrix": confusion,
         "errors": analysis["counts"],
         "figures": figures,
         "eval_time_s": round(time.time() - start, 2),

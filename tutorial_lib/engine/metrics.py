@@ -99,7 +99,7 @@ def coco_metrics(coco_gt, predictions, clsid2catid, backend="auto"):
         evaluator = _run_cocoeval(coco_gt, results, iou_type, backend)
         stats = evaluator.stats[:6] if evaluator is not None else np.zeros(6)
         for name, value in zip(STAT_NAMES, stats):
-            metrics[prefix + name] = round(max(float(value), 0.0), 6)
+            metrics[prefix + name] = round(float(value), 6)  # -1: no object of that size (COCO)
         for cls_name, values in _per_class(evaluator, coco_gt).items():
             entry = per_class.setdefault(cls_name, {})
             entry["mask_AP" if not prefix else "bbox_AP"] = values["AP"]
@@ -160,15 +160,24 @@ def match_image(inst, gt_rles, gt_classes):
 
 
 ERROR_KINDS = ("correct", "localisation", "confusion", "duplicate", "background", "missed")
+# the predictions that take no object, besides background: each kind gets its own row under the confusion matrix
+NO_OBJECT_KINDS = ("localisation", "confusion", "duplicate")
 
 
 def error_analysis(coco_gt, predictions, catid2clsid, num_classes, score_threshold=0.5):
-    """Confusion matrix and error breakdown of the predictions scoring at least ``score_threshold``.
+    """Confusion matrix and error breakdown of the predictions scoring at least ``score_threshold``, in one
+    vocabulary (:mod:`tutorial_lib.figures` draws both).
 
-    The matrix has one row per ground-truth class plus ``background`` (predictions that took no object)
-    and one column per predicted class plus ``missed`` (objects no prediction found).
+    ``matrix``: one row per ground-truth class plus ``background``, one column per predicted class plus
+    ``missed``. A class row holds each object of that class once: under the class of the prediction that took it
+    (IoU >= 0.5; the diagonal is ``correct``) or under ``missed``. The ``background`` row holds the predictions
+    with no object of any class within IoU 0.1, so it sums to ``counts["background"]``. The other predictions that
+    took no object are in ``no_object`` (one row per kind of :data:`NO_OBJECT_KINDS`, one column per predicted
+    class): matrix and counts then agree everywhere (diagonal = correct, off-diagonal + the confusion row =
+    confusion, the missed column = missed).
     """
     matrix = np.zeros((num_classes + 1, num_classes + 1), np.int64)
+    no_object = np.zeros((len(NO_OBJECT_KINDS), num_classes), np.int64)
     counts = dict.fromkeys(ERROR_KINDS, 0)
     for image_id in sorted(coco_gt.imgs):
         gt_rles, gt_classes, size = _gt_of_image(coco_gt, image_id, catid2clsid)
@@ -176,42 +185,22 @@ def error_analysis(coco_gt, predictions, catid2clsid, num_classes, score_thresho
         entries, missed = match_image(inst.filter(score_threshold), gt_rles, gt_classes)
         for kind, gt_class, pred_class in entries:
             counts[kind] += 1
-            matrix[num_classes if gt_class is None else gt_class, pred_class] += 1
+            if gt_class is not None:
+                matrix[gt_class, pred_class] += 1
+            elif kind == "background":
+                matrix[num_classes, pred_class] += 1
+            else:
+                no_object[NO_OBJECT_KINDS.index(kind), pred_class] += 1
         for g in missed:
             matrix[g, num_classes] += 1
             counts["missed"] += 1
-    return {"matrix": matrix, "counts": counts, "score_threshold": score_threshold}
+    return {"matrix": matrix, "no_object": no_object, "counts": counts, "score_threshold": score_threshold}
 
 
-def plot_confusion(matrix, names, path, title="confusion matrix (mask IoU >= 0.5)"):
-    from matplotlib.figure import Figure  # no pyplot: switching its backend would stop a notebook's inline plots
-
-    labels = list(names)
-    rows, cols = labels + ["background"], labels + ["missed"]
-    fig = Figure(figsize=(1.0 + 0.55 * len(cols), 1.0 + 0.5 * len(rows)))
-    ax = fig.subplots()
-    ax.imshow(np.log1p(matrix), cmap="Blues")
-    for i in range(matrix.shape[0]):
-        for j in range(matrix.shape[1]):
-            if matrix[i, j]:
-                ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=8)
-    ax.set_xticks(range(len(cols)), cols, rotation=60, ha="right", fontsize=8)
-    ax.set_yticks(range(len(rows)), rows, fontsize=8)
-    ax.set_xlabel("predicted"); ax.set_ylabel("ground truth"); ax.set_title(title, fontsize=9)
-    fig.tight_layout(); fig.savefig(path, dpi=110)
-    return str(path)
-
-
-def plot_errors(counts, path, title="error breakdown"):
-    from matplotlib.figure import Figure  # no pyplot (see plot_confusion)
-
-    kinds = list(ERROR_KINDS)
-    colors = ["#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#d62728", "#7f7f7f"]
-    fig = Figure(figsize=(6.5, 3.2))
-    ax = fig.subplots()
-    ax.bar(kinds, [counts[k] for k in kinds], color=colors)
-    for i, k in enumerate(kinds):
-        ax.text(i, counts[k], str(counts[k]), ha="center", va="bottom", fontsize=8)
-    ax.set_ylabel("count"); ax.set_title(title, fontsize=9)
-    fig.tight_layout(); fig.savefig(path, dpi=110)
-    return str(path)
+def confusion_data(analysis, labels):
+    """The confusion matrix of :func:`error_analysis` as ``evaluate_result.json`` stores it (and
+    :func:`tutorial_lib.figures.plot_confusion` draws it)."""
+    labels = list(labels)
+    return {"rows": labels + ["background"], "cols": labels + ["missed"], "matrix": analysis["matrix"].tolist(),
+            "no_object": {"rows": list(NO_OBJECT_KINDS), "cols": labels, "matrix": analysis["no_object"].tolist()},
+            "score_threshold": analysis["score_threshold"], "iou": 0.5}
