@@ -19,8 +19,9 @@ install: $(VENV)/.installed
 demo: install
 	$(PY) -m tutorial_lib demo --output output/demo --dataset_dir data/remote_sense_sample
 
+# two pytest-xdist workers, each running whole test files (module fixtures are built once) on one core each
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadfile --durations=60
 
 # The tutorial executed with the reader's parameters (01 -> 07; 05's model feeds 06 and 07): executed notebooks with
 # outputs and widget state in docs/walkthrough/, a static site in output/walkthrough_site/ (hours on 2 CPU cores).

@@ -1,5 +1,6 @@
 import hashlib
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -7,6 +8,29 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` runs two pytest-xdist workers, whole files each (--dist loadfile): each worker's paddle (and the
+    # notebook kernels and servers it starts, which inherit this) gets its share of the cores instead of all of them
+    _workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // _workers))
+
+
+def built_once(tmp_path_factory, name, build):
+    """``<run temp>/name``, made by ``build(folder)`` once for the whole test run: under pytest-xdist the first
+    worker to ask builds it under a file lock and the others wait for it, so session data is not made twice."""
+    from filelock import FileLock
+
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    folder, done = root / name, root / f"{name}.done"
+    with FileLock(str(root / f"{name}.lock")):
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir(parents=True)
+            build(folder)
+            done.touch()
+    return folder
 
 
 def tree_digest(root):
@@ -24,9 +48,9 @@ def sample_dir(tmp_path_factory):
     """The default CI sample (seed 0), generated once per test session."""
     from tutorial_lib.data.sample import generate_sample
 
-    out = tmp_path_factory.mktemp("sample") / "remote_sense_sample"
-    generate_sample(out, preset="ci", seed=0, progress=False)
-    return out
+    folder = built_once(tmp_path_factory, "sample", lambda f: generate_sample(f / "remote_sense_sample", preset="ci",
+                                                                              seed=0, progress=False))
+    return folder / "remote_sense_sample"
 
 
 @pytest.fixture(scope="session")
@@ -34,9 +58,9 @@ def tiny_dataset(tmp_path_factory):
     """8 train / 4 val generated images at 128 px (seed 0): the training tests' data, made once per session."""
     from tutorial_lib.data.sample import generate_sample
 
-    out = tmp_path_factory.mktemp("tiny") / "tiny_sample"
-    generate_sample(out, num_train=8, num_val=4, image_size=128, seed=0, progress=False)
-    return out
+    folder = built_once(tmp_path_factory, "tiny", lambda f: generate_sample(
+        f / "tiny_sample", num_train=8, num_val=4, image_size=128, seed=0, progress=False))
+    return folder / "tiny_sample"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -48,15 +72,6 @@ def tutorial_lib_home(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def quickstart_model(tutorial_lib_home):
-    """The quick-start model trained the way create_pipeline() does on first use, but tiny (4 epochs, 32 images).
-    The smoke runs of notebooks 02 and 07 ask for the same one and find it in the session's cache."""
-    from tutorial_lib.quickstart import quickstart_model_dir
-
-    return quickstart_model_dir(epochs=4, num_train=32), tutorial_lib_home
-
-
-@pytest.fixture(scope="session")
 def shipped_model(tmp_path_factory):
     """The shipped quick-start model, exported, and the generated sample it was trained on: ``(model_dir,
     dataset_dir)``. A model that learned its scenes, for tests that need real detections."""
@@ -65,11 +80,14 @@ def shipped_model(tmp_path_factory):
 
     if not quickstart.SHIPPED.is_file():
         pytest.skip("no shipped quick-start model in this checkout")
-    root = tmp_path_factory.mktemp("shipped")
-    model_dir = quickstart.export_shipped(root / "inference")
-    data = generate_sample(root / "data", preset="ci", num_train=quickstart.DEFAULT_TRAIN, seed=quickstart.SEED,
-                           progress=False)["dataset_dir"]
-    return model_dir, Path(data)
+
+    def build(root):
+        quickstart.export_shipped(root / "inference")
+        generate_sample(root / "data", preset="ci", num_train=quickstart.DEFAULT_TRAIN, seed=quickstart.SEED,
+                        progress=False)
+
+    root = built_once(tmp_path_factory, "shipped", build)
+    return root / "inference", root / "data"
 
 
 @pytest.fixture(scope="session")
@@ -77,9 +95,7 @@ def rtdetr_export(tmp_path_factory):
     """Mask-RT-DETR-S-Smoke exported with seeded random weights (the operators matter here, not the accuracy)."""
     from tutorial_lib.engine.export import export_untrained
 
-    out = tmp_path_factory.mktemp("hpi") / "rtdetr"
-    export_untrained("Mask-RT-DETR-S-Smoke", out)
-    return out
+    return built_once(tmp_path_factory, "rtdetr_export", lambda f: export_untrained("Mask-RT-DETR-S-Smoke", f))
 
 
 def tiny_sample(tmp_path_factory, num_train, seed):

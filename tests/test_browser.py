@@ -164,10 +164,8 @@ def _move_slider(page, notebook, code, key):
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)  # in order: 06 and 07 need 05's model
-def test_notebook_runs_in_jupyterlab(notebook, lab, browser, request):
+def test_notebook_runs_in_jupyterlab(notebook, lab, browser):
     url, root = lab
-    if notebook.name.startswith("02"):
-        request.getfixturevalue("quickstart_model")  # the tiny quick-start model, in the kernels' TUTORIAL_LIB_HOME
     SHOTS.mkdir(parents=True, exist_ok=True)
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:

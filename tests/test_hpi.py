@@ -58,10 +58,10 @@ def test_cli_paddle2onnx_writes_a_self_contained_onnx_folder(rtdetr_export, tmp_
         Predictor(out, run_mode="paddle")
 
 
-def test_rcnn_models_do_not_convert_and_say_which_operators(quickstart_model, tmp_path, monkeypatch):
+def test_rcnn_models_do_not_convert_and_say_which_operators(shipped_model, tmp_path, monkeypatch):
     from tutorial_lib.predict import onnx_export
 
-    model_dir, _ = quickstart_model
+    model_dir, _ = shipped_model
     with pytest.raises(UnsupportedModelError) as info:
         convert_to_onnx(model_dir, tmp_path / "onnx")
     assert {"generate_proposals_v2", "distribute_fpn_proposals"} <= set(info.value.ops)
@@ -78,7 +78,7 @@ def test_rcnn_models_do_not_convert_and_say_which_operators(quickstart_model, tm
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "generate_proposals_v2" in proc.stderr
 
 
-def test_use_hpip_picks_the_fastest_measured_backend_and_says_which(rtdetr_export, quickstart_model, tmp_path,
+def test_use_hpip_picks_the_fastest_measured_backend_and_says_which(rtdetr_export, shipped_model, tmp_path,
                                                                       capsys, monkeypatch):
     import yaml
 
@@ -104,7 +104,7 @@ def test_use_hpip_picks_the_fastest_measured_backend_and_says_which(rtdetr_expor
     monkeypatch.undo()
     # R-CNN models do not convert: oneDNN
     rcnn = tmp_path / "rcnn"
-    shutil.copytree(quickstart_model[0], rcnn)
+    shutil.copytree(shipped_model[0], rcnn)
     assert tl.create_pipeline(model_dir=str(rcnn), use_hpip=True).predictor.run_mode == "mkldnn"
     assert "using run_mode=mkldnn" in capsys.readouterr().out
 

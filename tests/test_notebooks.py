@@ -32,7 +32,6 @@ class Run:
     expect: dict  # recorded name -> expected value, or a predicate
     params: dict = field(default_factory=dict)
     after: str = None  # the run of notebook 05 whose model this run predicts with
-    quickstart: bool = False  # needs the tiny quick-start model (trained once per session)
 
 
 RUNS = {
@@ -46,9 +45,9 @@ RUNS = {
     "02": Run("02_quick_experience.ipynb", {
         "num_instances": lambda n: n >= 1,
         "saved_files": ["<stem>_res.json", "<stem>_res.png"],
-        "mask_shape": [256, 256],  # smoke: a 256 px training scene of the tiny model
+        "mask_shape": [512, 512],  # the demo image
         "labels_known": True,
-    }, quickstart=True),
+    }),
     "03": Run("03_choose_model.ipynb", {
         # exact parameter counts of our builds with 10 classes (= the reference's 80-class counts - 35,910)
         "param_counts": {"Mask-RT-DETR-S": 14628134, "Mask-RT-DETR-M": 18787142, "Mask-RT-DETR-L": 32853614,
@@ -152,7 +151,7 @@ def _cells(notebook):
 
 
 @pytest.fixture(scope="session")
-def executed(tmp_path_factory, request):
+def executed(tmp_path_factory):
     """run id -> (output folder, recorded values); each run executes once, its run of 05 first."""
     done = {}
     root = tmp_path_factory.mktemp("notebooks")
@@ -164,8 +163,6 @@ def executed(tmp_path_factory, request):
         params = {**SMOKE, **run.params, "output_dir": str(root / run_id)}
         if run.after:
             params["model_dir"] = str(execute(run.after)[0] / "train" / "best_model" / "inference")
-        if run.quickstart:
-            request.getfixturevalue("quickstart_model")
         out = root / f"{run_id}.ipynb"
         pm.execute_notebook(str(REPO / "notebooks" / run.notebook), str(out), kernel_name="python3",
                             progress_bar=False, cwd=str(REPO / "notebooks"), parameters=params)

@@ -102,22 +102,20 @@ def test_pipeline_runs_the_model_its_yaml_names(use_mirror, tmp_path, monkeypatc
     assert again.predictor.model_dir == pipeline.predictor.model_dir and len(use_mirror[1]) == hits
 
 
-def test_unreachable_official_weights_fall_back_with_a_notice(quickstart_model, tmp_path, monkeypatch, capsys):
-    from tutorial_lib.pipeline.config import quickstart_root
-
+def test_unreachable_official_weights_fall_back_with_a_notice(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("TUTORIAL_LIB_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("TUTORIAL_LIB_WEIGHTS_MIRROR", "http://127.0.0.1:9")  # discard port: nothing listens
     monkeypatch.setenv("TUTORIAL_LIB_HOME", str(tmp_path / "home"))
-    shutil.copytree(quickstart_model[0].parents[2], quickstart_root())  # the quick-start model is already there
+    # the fallback is the shipped quick-start model, exported into the empty home in seconds
     pipeline = tl.create_pipeline("instance_segmentation")
     notice = [line for line in capsys.readouterr().out.splitlines() if line.startswith("notice:")]
     assert len(notice) == 1 and "Mask-RT-DETR-S" in notice[0] and "MaskRCNN-ResNet18-FPN-S" in notice[0]
     assert (pipeline.model_name, pipeline.model_source) == ("MaskRCNN-ResNet18-FPN-S", "quick-start model")
 
 
-def test_model_name_that_contradicts_model_dir_is_an_error(quickstart_model, tmp_path):
+def test_model_name_that_contradicts_model_dir_is_an_error(shipped_model, tmp_path):
     cfg = tl.get_pipeline_config("instance_segmentation")
-    cfg["SubModules"]["InstanceSegmentation"]["model_dir"] = str(quickstart_model[0])
+    cfg["SubModules"]["InstanceSegmentation"]["model_dir"] = str(shipped_model[0])
     with pytest.raises(UserError, match="model_name is Mask-RT-DETR-S but model_dir .* holds MaskRCNN-ResNet18-FPN-S"):
         tl.create_pipeline(cfg)
     cfg["SubModules"]["InstanceSegmentation"]["model_name"] = "MaskRCNN-ResNet18-FPN-S"
