@@ -72,6 +72,15 @@ def tutorial_lib_home(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def quickstart_model(tutorial_lib_home):
+    """The quick-start model trained the way create_pipeline() does for settings it ships no weights for, but tiny
+    (4 epochs, 32 images): the pipeline and serving tests' model, trained once per worker."""
+    from tutorial_lib.quickstart import quickstart_model_dir
+
+    return quickstart_model_dir(epochs=4, num_train=32), tutorial_lib_home
+
+
+@pytest.fixture(scope="session")
 def shipped_model(tmp_path_factory):
     """The shipped quick-start model, exported, and the generated sample it was trained on: ``(model_dir,
     dataset_dir)``. A model that learned its scenes, for tests that need real detections."""

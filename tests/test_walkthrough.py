@@ -5,6 +5,7 @@ notebook's current one: editing a lesson without regenerating its walkthrough fa
 """
 import importlib.util
 import json
+import re
 
 import pytest
 
@@ -51,6 +52,15 @@ def test_walkthrough_copy_is_complete(copy):
 
 
 @requires_copies
+@requires_copies
+@pytest.mark.parametrize("copy", COPIES, ids=lambda p: p.name)
+def test_walkthrough_names_no_folder_of_the_build_machine(copy):
+    text = copy.read_text(encoding="utf-8")
+    found = re.findall(r'(?<![\w.~])/(?:work|tmp|root|home|Users|opt|usr|var)/[^"\\ ]*', text) + (
+        [str(REPO)] if str(REPO) in text else [])
+    assert not found, f"docs/walkthrough/{copy.name} shows absolute paths: {sorted(set(found))[:3]}"
+
+
 def test_walkthrough_fits_in_15_mb():
     total = sum(p.stat().st_size for p in WALKTHROUGH.rglob("*") if p.is_file())
     assert total <= 15 * 2 ** 20, f"docs/walkthrough/ holds {total / 2 ** 20:.1f} MB"

@@ -67,6 +67,20 @@ def stamp_time(notebook, seconds, cpus):
     return True
 
 
+def repo_relative(nb):
+    """Every mention of this checkout's absolute path in ``nb`` (outputs, papermill's input/output paths) made
+    relative to the repository, and of the home folder written ``~``, so the web copy names no folder of the
+    machine that built it."""
+    import json
+
+    import nbformat
+
+    text = json.dumps(nb)
+    for absolute, shown in ((str(REPO) + "/", ""), (str(Path.home()) + "/", "~/")):
+        text = text.replace(absolute, shown).replace(json.dumps(absolute)[1:-1], shown)
+    return nbformat.from_dict(json.loads(text))
+
+
 def compress_outputs(nb):
     """Re-encode large PNG outputs as JPEG (quality 80); return the bytes saved."""
     import cv2
@@ -104,6 +118,7 @@ def execute(name, params, kernel="python3"):
     nb = nbformat.read(str(target), as_version=4)
     nb.cells[0].source = nbformat.read(str(source), as_version=4).cells[0].source
     compress_outputs(nb)
+    nb = repo_relative(nb)
     nb.metadata["walkthrough"] = {"source": f"notebooks/{name}", "source_hash": source_hash(source),
                                   "parameters": params, "seconds": round(seconds, 1), "cpus": cpus,
                                   "executed": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}

@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 
 from . import checkpoint
-from .common import build_from_meta, load_trained, prepare
+from .common import build_from_meta, dataset_raster_settings, load_trained, prepare
 from ..data.raster import RasterSettings
 from ..models.adapters import get_adapter
 
