@@ -12,7 +12,7 @@ from PIL import Image
 import tutorial_lib as tl
 from tutorial_lib import modes
 from tutorial_lib.config import load_config
-from tutorial_lib.data import analysis, jsonstream, validate
+from tutorial_lib.data import analysis, jsonstream, problems, validate
 from tutorial_lib.data.check import check_coco_dataset, check_report
 from tutorial_lib.data.convert import coco_to_labelme
 from tutorial_lib.data.report import DatasetReport
@@ -51,7 +51,7 @@ def test_problems_are_records_with_a_separate_fix(ds):
     data = edit(ds, break_some)
     validation = validate.validate_dataset(ds, progress=False)
     problem = next(p for p in validation.problems if p.kind == "unknown_category_id")
-    assert problem == validate.Problem(
+    assert problem == problems.Problem(
         "unknown_category_id", TRAIN,
         f"{TRAIN}: annotation id {data['annotations'][0]['id']} (image id {data['annotations'][0]['image_id']}, "
         f"{next(i['file_name'] for i in data['images'] if i['id'] == data['annotations'][0]['image_id'])}): "

@@ -12,7 +12,8 @@ from PIL import Image
 
 from ..viz import draw_coco_image
 from .coco import load_coco
-from .validate import SPLITS, background_images, image_path
+from .image_checks import image_path
+from .validate import SPLITS, background_images
 
 SPLIT_COLORS = {"train": "#4477aa", "val": "#ee7733"}
 

@@ -5,7 +5,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from .validate import SPLITS, BySeverity, Problem
+from .problems import BySeverity, Problem
+from .validate import SPLITS
 
 RESULT_FILE = "check_dataset_result.json"
 PASSED_LOG = "Check dataset passed !"  # PaddleX's log line; users grep for it

@@ -1,4 +1,7 @@
-"""Validation of a COCO instance-segmentation dataset: every problem, as :class:`Problem` records.
+"""Validation of a COCO instance-segmentation dataset: every problem, as :class:`~.problems.Problem` records.
+
+This module walks the annotation files and runs the dataset-wide checks; one image's checks are in
+:mod:`.image_checks`, one annotation's geometry in :mod:`.annotation_checks`.
 
 The layout is the tutorial's ``intseg_remote_sense_coco``::
 
@@ -19,92 +22,25 @@ import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
 
-from PIL import Image
-from pycocotools import mask as mask_utils
-from tqdm.auto import tqdm
-
+from .annotation_checks import IS_KIND, bbox_problem, check_segmentation
+from .image_checks import finish_image_checks, image_path, start_image_checks
 from .images import strict_decoding
 from .jsonstream import JsonStream, NotStreamable
+from .problems import BySeverity, Problems
 
 SPLITS = ("train", "val")
 MIN_IMAGES = 10  # fewer images than this per split: a warning
-COORD_TOLERANCE = 1.0  # pixels a polygon may reach beyond the image border
-BBOX_TOLERANCE = 2.0  # pixels (plus 5 % of the box size) between a bbox and its mask's box
 PROGRESS_MIN_IMAGES = 200  # show a progress bar from this many images per split
 DEMO_CACHE_IMAGES = 24  # annotations kept whole for this many images of lowest id (demo drawing), per split
 IMAGE_THREADS = min(4, os.cpu_count() or 1)
 
-_NUMBER_TYPES = {int, float}
-_IS = {
-    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
-    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v),
-    "text": lambda v: isinstance(v, str) and v.strip() != "",
-    "list": lambda v: isinstance(v, list),
-    "polygon list or RLE object": lambda v: isinstance(v, (list, dict)),
-}
 FIELDS = {
     "images": {"id": "int", "file_name": "text", "width": "int", "height": "int"},
     "annotations": {"id": "int", "image_id": "int", "category_id": "int",
                     "segmentation": "polygon list or RLE object", "bbox": "list", "area": "number"},
     "categories": {"id": "int", "name": "text"},
 }
-
-
-class BySeverity:
-    """``errors`` and ``warnings`` of an object holding ``problems``."""
-
-    @property
-    def errors(self):
-        return [p for p in self.problems if p.severity == "error"]
-
-    @property
-    def warnings(self):
-        return [p for p in self.problems if p.severity == "warning"]
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with the dataset: what (``kind``), where (``file``, ``id``), why and how to fix it."""
-
-    kind: str
-    file: str
-    message: str  # what is wrong, naming the entry
-    fix: str = ""  # what to do about it
-    id: object = None  # the image, annotation or category id concerned, if one is
-    severity: str = "error"  # or "warning"
-
-    @property
-    def text(self):
-        return f"{self.message}; {self.fix}" if self.fix else self.message
-
-    def to_dict(self):
-        """The entry of ``check_dataset_result.json``'s ``errors``/``warnings`` lists."""
-        return {"level": self.severity, "kind": self.kind, "file": self.file, "message": self.text}
-
-
-# the order problems are reported in, whatever order a file presents its parts in
-STAGES = ("file", "entries:images", "entries:annotations", "entries:categories", "index:images", "index:categories",
-          "index:annotations", "images", "annotations", "dataset")
-
-
-class Problems:
-    """Problems in the order found within each stage, the stages in :data:`STAGES` order."""
-
-    def __init__(self):
-        self._stages = {}
-
-    def add(self, stage, kind, file, message, fix="", id=None, severity="error"):
-        self._stages.setdefault(stage, []).append(Problem(kind, str(file), message, fix, id, severity))
-
-    def extend(self, other):
-        for stage, items in other._stages.items():
-            self._stages.setdefault(stage, []).extend(items)
-
-    @property
-    def items(self):
-        return [p for stage in STAGES for p in self._stages.get(stage, [])]
 
 
 @dataclass
@@ -177,9 +113,9 @@ def _wrong_fields(section, index, item, rel, problems):
                      f"{rel}: {section}[{index}] must be an object, got {_describe(item)}")
         return False
     wrong = [f"'{key}' must be {kind}, got {_describe(item.get(key))}"
-             for key, kind in FIELDS[section].items() if not _IS[kind](item.get(key))]
+             for key, kind in FIELDS[section].items() if not IS_KIND[kind](item.get(key))]
     if wrong:
-        entry_id = item["id"] if _IS["int"](item.get("id")) else None
+        entry_id = item["id"] if IS_KIND["int"](item.get("id")) else None
         name = f" (id {entry_id})" if entry_id is not None else ""
         problems.add(f"entries:{section}", "wrong_type", rel, f"{rel}: {section}[{index}]{name}: {'; '.join(wrong)}",
                      "fix the entry", id=entry_id)
@@ -197,241 +133,6 @@ def _index(items, key, kind, rel, problems, label, stage):
         else:
             index[value] = item
     return index
-
-
-# ----------------------------------------------------------------------------- images
-def image_path(dataset_dir, file_name):
-    """``dataset_dir/images/file_name``, or None for names that leave images/."""
-    relative = PurePosixPath(file_name.replace("\\", "/"))
-    if relative.is_absolute() or ".." in relative.parts:
-        return None
-    return dataset_dir / "images" / relative
-
-
-EXIF_ORIENTATION = 0x0112
-ORIENTATIONS = {2: "mirrored", 3: "rotated 180°", 4: "flipped upside down", 5: "mirrored and rotated 90°",
-                6: "rotated 90° clockwise", 7: "mirrored and rotated 90°", 8: "rotated 90° counter-clockwise"}
-
-
-def probe_image(path):
-    """``((width, height), orientation, None)`` if the file is complete, else ``(None, None, reason)``.
-
-    The size is the one OpenCV decodes -- what training (paddledet's ``Decode``) and prediction see: with an
-    EXIF orientation tag (5 to 8) OpenCV turns the image by 90°, so width and height swap. Call inside
-    :func:`strict_decoding`. Checking completeness needs no full-resolution decode: a JPEG's entropy-coded data is
-    decoded whole at 1/8 scale, a PNG's chunks are CRC-checked up to IEND.
-    """
-    try:
-        with Image.open(path) as image:
-            width, height = image.size
-            if image.format == "JPEG":
-                orientation = image.getexif().get(EXIF_ORIENTATION, 1)
-                image.draft("L", (max(1, width // 8), max(1, height // 8)))
-                image.load()
-            elif image.format == "PNG":
-                # getexif() would decode the pixels to find an eXIf chunk after the image data
-                orientation = image.getexif().get(EXIF_ORIENTATION, 1) if "exif" in image.info else 1
-                image.verify()
-            else:
-                image.load()
-                orientation = image.getexif().get(EXIF_ORIENTATION, 1)
-    except Exception as exc:  # PIL raises many types for broken files
-        return None, None, str(exc) or type(exc).__name__
-    orientation = orientation if orientation in ORIENTATIONS else 1
-    return ((height, width) if orientation >= 5 else (width, height)), orientation, None
-
-
-def _probe(path):
-    try:
-        exists = path.is_file()
-    except OSError:  # e.g. a name too long for the file system: no such file either
-        exists = False
-    return probe_image(path) if exists else "missing"
-
-
-def start_image_checks(split, dataset_dir, pool):
-    """Queue every image of ``split`` for :func:`probe_image` on ``pool``; the annotations are read meanwhile."""
-    split.probes = []
-    for img in split.images.values():
-        if img["width"] <= 0 or img["height"] <= 0:
-            split.probes.append((img, "bad_size"))
-            continue
-        path = image_path(dataset_dir, img["file_name"])
-        split.probes.append((img, "bad_name") if path is None else (img, pool.submit(_probe, path)))
-
-
-def finish_image_checks(split, problems, progress, progress_min_images):
-    """Record the image problems of ``split`` in image order, as the probes finish."""
-    rel = split.rel
-    bar = tqdm(split.probes, desc=f"checking {split.name} images", unit="img",
-               disable=not progress or len(split.images) < progress_min_images)
-    for img, probe in bar:
-        where = f"{rel}: image id {img['id']} ({img['file_name']})"
-        if probe == "bad_size":
-            problems.add("images", "wrong_type", rel, f"{where}: width and height must be positive, got "
-                                                      f"{img['width']}x{img['height']}", "set the real image size",
-                         id=img["id"])
-        elif probe == "bad_name":
-            problems.add("images", "bad_file_name", rel, f"{where}: file_name must be a path relative to images/ "
-                                                         "without '..' or a leading '/'",
-                         "move the file into images/ and fix the name", id=img["id"])
-        else:
-            _image_problems(split, img, where, probe.result(), problems)
-    split.probes = []
-
-
-def _image_problems(split, img, where, probed, problems):
-    rel, image_id = split.rel, img["id"]
-    if probed == "missing":
-        problems.add("images", "missing_image_file", rel, f"{where}: images/{img['file_name']} does not exist",
-                     "copy the image into images/ or remove the image and its annotations", id=image_id)
-        return
-    size, orientation, reason = probed
-    if size is None:
-        problems.add("images", "unreadable_image", rel, f"{where}: images/{img['file_name']} cannot be decoded "
-                                                        f"({reason})",
-                     "re-export the image or remove it from the JSON", id=image_id)
-    elif size != (img["width"], img["height"]):
-        turned = f" once its EXIF orientation ({ORIENTATIONS.get(orientation)}) is applied, as OpenCV does in " \
-                 "training and prediction," if orientation != 1 else ""
-        fix = ("save the image with the rotation applied and no orientation tag (PIL.ImageOps.exif_transpose) "
-               "and check that its annotations were drawn on that view" if orientation != 1 else
-               "set width/height to the real size or restore the image")
-        problems.add("images", "image_size_mismatch", rel,
-                     f"{where}: the file is {size[0]}x{size[1]} (width x height){turned} but the JSON says "
-                     f"{img['width']}x{img['height']}", fix, id=image_id)
-    else:
-        split.readable.add(image_id)
-        if orientation != 1:
-            problems.add("images", "exif_orientation", rel,
-                         f"{where}: the file carries EXIF orientation {orientation} ({ORIENTATIONS[orientation]}); "
-                         "training and prediction see it turned that way",
-                         "make sure the annotations were drawn on the turned view, or save the image with the "
-                         "rotation applied and no tag (PIL.ImageOps.exif_transpose)", id=image_id, severity="warning")
-
-
-# ----------------------------------------------------------------------------- annotations
-def _rle_total(counts):
-    """Sum of the runs of a compressed COCO RLE string (decoded here, so that bad strings never reach C)."""
-    runs, index, total = [], 0, 0
-    while index < len(counts):
-        value, shift, more = 0, 0, True
-        while more:
-            if index >= len(counts):
-                raise ValueError("ends in the middle of a number")
-            code = ord(counts[index]) - 48
-            if not 0 <= code < 64:
-                raise ValueError(f"contains the invalid character {counts[index]!r}")
-            value |= (code & 0x1F) << (5 * shift)
-            more = bool(code & 0x20)
-            shift += 1
-            index += 1
-            if not more and code & 0x10:
-                value |= -1 << (5 * shift)
-        if len(runs) > 2:
-            value += runs[-2]
-        if value < 0:
-            raise ValueError("decodes to a negative run length")
-        runs.append(value)
-        total += value
-    return total
-
-
-def _numbers(values):
-    """True if ``values`` is a list of finite ints/floats (not bools), checked at C speed where possible."""
-    if not isinstance(values, list) or not set(map(type, values)) <= _NUMBER_TYPES:
-        return False
-    try:
-        return math.isfinite(sum(values))
-    except OverflowError:  # huge ints
-        return all(_IS["number"](v) for v in values)
-
-
-def _shoelace(xs, ys):
-    area, px, py = 0.0, xs[-1], ys[-1]
-    for x, y in zip(xs, ys):
-        area += px * y - py * x
-        px, py = x, y
-    return abs(area) / 2
-
-
-_REDRAW = "redraw it or delete the annotation"
-_REENCODE = "re-encode the mask (pycocotools.mask.encode)"
-
-
-def _segmentation(segm, width, height):
-    """``(mask box, [(kind, message, fix), ...])`` for one segmentation; the box ([x, y, w, h] of the mask's
-    pixels) is None when there are problems."""
-    if isinstance(segm, list):
-        if not segm:
-            return None, [("degenerate_segmentation", "the segmentation is an empty list",
-                           "draw the outline or delete the annotation")]
-        found, polygons = [], []
-        for k, poly in enumerate(segm):
-            if not _numbers(poly):
-                found.append(("wrong_type", f"polygon {k} must be a flat list of numbers [x1, y1, x2, y2, ...]", ""))
-            elif len(poly) % 2:
-                found.append(("degenerate_segmentation", f"polygon {k} has an odd number of coordinates "
-                                                         f"({len(poly)})", "write x, y pairs"))
-            elif len(poly) < 6:
-                found.append(("degenerate_segmentation", f"polygon {k} has {len(poly) // 2} point(s), a polygon "
-                                                         "needs at least 3", _REDRAW))
-            else:
-                xs, ys = poly[0::2], poly[1::2]
-                x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
-                if _shoelace(xs, ys) == 0:
-                    found.append(("degenerate_segmentation", f"polygon {k} has zero area (its points lie on a "
-                                                             "line)", _REDRAW))
-                elif (x0 < -COORD_TOLERANCE or y0 < -COORD_TOLERANCE
-                      or x1 > width + COORD_TOLERANCE or y1 > height + COORD_TOLERANCE):
-                    found.append(("out_of_bounds", f"polygon {k} spans x {x0:g}..{x1:g}, y {y0:g}..{y1:g}, outside "
-                                                   f"the {width}x{height} image",
-                                  "clip the points to the image (or check the image id)"))
-                else:
-                    polygons.append(poly)
-        if found:
-            return None, found
-        rles = mask_utils.frPyObjects(polygons, height, width)
-        rle = rles[0] if len(rles) == 1 else mask_utils.merge(rles)
-    else:
-        size, counts = segm.get("size"), segm.get("counts")
-        if size != [height, width]:
-            return None, [("rle_size_mismatch", f"the RLE size {size} is not the image's [height, width] = "
-                                                f"[{height}, {width}]", "re-encode the mask at the image size")]
-        if isinstance(counts, list) and all(_IS["int"](c) and c >= 0 for c in counts):
-            total = sum(counts)
-            rle = mask_utils.frPyObjects(segm, height, width) if total == height * width else None
-        elif isinstance(counts, str):
-            try:
-                total = _rle_total(counts)
-            except ValueError as exc:
-                return None, [("invalid_rle", f"the compressed RLE string {exc}", _REENCODE)]
-            rle = {"size": size, "counts": counts.encode("ascii")} if total == height * width else None
-        else:
-            return None, [("invalid_rle", "RLE 'counts' must be a list of non-negative ints or a compressed string",
-                           _REENCODE)]
-        if rle is None:
-            return None, [("invalid_rle", f"the RLE runs cover {total} pixels, not height x width = "
-                                          f"{height * width}", "re-encode the mask at the image size")]
-    box = mask_utils.toBbox(rle).tolist()
-    if box[2] == 0:  # an empty mask has a zero box; any pixel makes it at least 1 wide
-        return None, [("degenerate_segmentation", "the mask covers no pixel (zero area)", _REDRAW)]
-    return box, []
-
-
-def _bbox_problem(bbox, box):
-    if len(bbox) != 4 or not _numbers(bbox):
-        return "wrong_type", f"bbox must be 4 numbers [x, y, width, height], got {json.dumps(bbox)[:60]}", ""
-    x, y, w, h = bbox
-    if w <= 0 or h <= 0:
-        return "degenerate_bbox", f"bbox {bbox} has a width or height <= 0", "recompute it from the mask"
-    mx, my, mw, mh = box
-    tolerance = BBOX_TOLERANCE + 0.05 * max(mw, mh)
-    if max(abs(x - mx), abs(y - my), abs(x + w - mx - mw), abs(y + h - my - mh)) > tolerance:
-        return "bbox_mismatch", (f"bbox {[round(v, 1) for v in bbox]} does not match the mask's box "
-                                 f"{[round(v, 1) for v in (mx, my, mw, mh)]}"), \
-            "recompute the bbox from the mask (pycocotools.mask.toBbox)"
-    return None
 
 
 class _SplitReader:
@@ -507,11 +208,11 @@ class _SplitReader:
             found.append(("wrong_type", f"iscrowd must be 0 or 1, got {iscrowd!r}", ""))
         split.crowd += iscrowd == 1
         if img["width"] > 0 and img["height"] > 0:
-            box, segmentation_problems = _segmentation(ann["segmentation"], img["width"], img["height"])
+            box, segmentation_problems = check_segmentation(ann["segmentation"], img["width"], img["height"])
             found += segmentation_problems
             if box is not None:
-                bbox_problem = _bbox_problem(ann["bbox"], box)
-                found += [bbox_problem] if bbox_problem else []
+                mismatch = bbox_problem(ann["bbox"], box)
+                found += [mismatch] if mismatch else []
         if found:
             self.ann_problems[position] = found
 

@@ -77,7 +77,7 @@ def load_matching(model, state, strict=False):
         missing = [n for n in own if n not in matched]
         reason = skipped[0] if skipped else (missing[0], "missing from checkpoint")
         raise UserError(f"checkpoint does not match the model: {reason[0]} ({reason[1]})")
-    model.set_state_dict(matched)
+    model.set_state_dict({**own, **matched})  # the rest keep their own values (paddle warns per key left out)
     return loaded, skipped
 
 

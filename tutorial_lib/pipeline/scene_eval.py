@@ -242,7 +242,7 @@ def valid_footprint(raster, side: int = VALID_AREA_SIDE):
         valid = np.logical_and.reduce([ds.read_masks(b, out_shape=(h, w)) > 0 for b in bands])
         for b in (b for b in bands if ds.dtypes[b - 1].startswith("float")):
             valid &= np.isfinite(ds.read(b, out_shape=(h, w)))
-        transform = ds.transform * Affine.scale(ds.width / w, ds.height / h)
+        transform = ds.transform @ Affine.scale(ds.width / w, ds.height / h)
         parts = [shape(g) for g, v in features.shapes(valid.view(np.uint8), mask=valid, transform=transform) if v]
         return shapely.union_all(parts), ds.crs
 
