@@ -2,7 +2,7 @@
 
 Trains Mask-RT-DETR-S-Smoke (Mask-RT-DETR-S at 128 px, fewer queries) on a few synthetic images for many
 epochs and evaluates on the *same* images (val = train: an overfitting check, not a generalisation number),
-then reports the loss before/after and mask / box AP. The CI test (tests/test_engine_mask_rtdetr.py) only
+then reports the loss before/after and mask / box AP. The CI test (tests/engine/test_engine_mask_rtdetr.py) only
 checks that the loss falls; this run shows that mask AP becomes > 0. Results go to docs/benchmarks.md.
 
     OMP_NUM_THREADS=2 python benchmarks/mask_rtdetr_train.py                  # ~10 min on 2 cores

@@ -9,7 +9,7 @@ maxDets; GT polygons are rasterised in one call per image size, only where a det
 exists, and cached on the COCO object for the next evaluation. IoUs are pycocotools' own arithmetic (``mask.iou``
 on RLEs for segm, one call per image; the same double-precision formula as its C ``bbIou`` for boxes), sort orders
 are the same stable ones, so the precision / recall / score arrays and the 12 stats come out equal to pycocotools'
-(tests/test_cocoeval_fast.py checks it). What is left of the segm time is mostly pycocotools' C code
+(tests/engine/test_cocoeval_fast.py checks it). What is left of the segm time is mostly pycocotools' C code
 (polygon rasterisation, RLE decoding and IoU), which COCOeval pays too.
 
 Reproduced quirks: detections sorted by ``-score`` with a stable sort (ties keep result order per image, then

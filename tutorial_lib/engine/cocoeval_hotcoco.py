@@ -2,9 +2,9 @@
 
 Why: on a 5,000-image split with ~20 instances per image, hotcoco evaluates segm 14-18x faster than pycocotools the
 first time and 22-24x on a repeated evaluation (docs/benchmarks.md), and its precision / recall / score arrays come
-out bit-for-bit equal to pycocotools' on that split and on every corner case of tests/test_cocoeval_fast.py (crowd
-regions, ties, GT id 0, areas from boxes, >100 detections) but one: pycocotools never counts a match with a ground
-truth whose id is 0 (it stores matched ids and tests them against 0), hotcoco does. A ground truth with id 0
+out bit-for-bit equal to pycocotools' on that split and on every corner case of
+tests/engine/test_cocoeval_fast.py (crowd regions, ties, GT id 0, areas from boxes, >100 detections) but one:
+pycocotools never counts a match with a ground truth whose id is 0 (it stores matched ids and tests them against 0), hotcoco does. A ground truth with id 0
 therefore sends the evaluation to :mod:`.cocoeval_fast`, which reproduces that. ``metrics.coco_metrics`` uses this
 module by default when hotcoco is installed; :mod:`.cocoeval_fast` is the fallback and pycocotools stays the
 reference in the tests.

@@ -2,7 +2,7 @@
 
 A merged scene is one huge "image" whose objects are polygons in map units; rasterising it to COCO masks would cost
 memory in proportion to the scene. These functions apply pycocotools' rules (``COCOeval.evaluateImg`` and
-``accumulate``) to polygon IoUs instead, so the numbers mean what COCO's mean, and ``tests/test_scene_eval.py``
+``accumulate``) to polygon IoUs instead, so the numbers mean what COCO's mean, and ``tests/pipeline/test_scene_eval.py``
 checks them against hotcoco on rasterised masks:
 
 * per class, detections by descending score (stable), the top ``max_dets`` only; each takes the unmatched ground

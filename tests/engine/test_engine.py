@@ -315,7 +315,7 @@ def test_pretrained_weights_with_other_num_classes_reinitialise_class_layers(tra
 # ----------------------------------------------------------------------------- weight EMA (Architecture.use_ema)
 # PaddleDetection's default decay type (threshold) makes the average differ clearly from the raw weights after a
 # few iterations, so that the checks below can tell which weights were used; the recipe's type is tested in
-# tests/test_ema.py against the closed form.
+# tests/engine/test_ema.py against the closed form.
 EMA = {"Architecture.use_ema": True, "Architecture.ema_decay_type": "threshold", "Train.epochs_iters": 1,
        "Train.export_best": False}
 

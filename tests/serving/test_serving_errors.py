@@ -60,7 +60,8 @@ def image_server():
 @pytest.fixture(scope="module")
 def client():
     limits = Limits(max_body_bytes=200_000, max_image_bytes=100_000, max_pixels=100 * 100, url_timeout_s=2)
-    # loopback URLs are refused by default (tests/test_serving_urls.py); this server may fetch the local test server.
+    # loopback URLs are refused by default (tests/serving/test_serving_urls.py); this server may fetch the local
+    # test server.
     # No warm-up: it would call the pipeline, and a failed warm-up leaves the server not ready (/health 503)
     return TestClient(create_app(NeverCalled(), limits, urls=UrlPolicy(allow=["127.0.0.1"]), warmup=False))
 
