@@ -161,10 +161,29 @@ def test_resume_matches_uninterrupted_run(trained, tmp_path):
     np.testing.assert_allclose(result["history"][1]["loss"], trained.result["history"][1]["loss"], rtol=1e-5)
 
 
-def test_resume_with_other_schedule_is_refused(trained, tmp_path):
-    with pytest.raises(UserError, match="same Train.epochs_iters"):
+def test_resume_with_other_batch_size_or_past_the_end_is_refused(trained, tmp_path):
+    with pytest.raises(UserError, match="same Train.batch_size"):
         tl.run(SMOKE_MODEL, overrides(trained.dataset, tmp_path, **{
-            "Train.epochs_iters": 3, "Train.resume_path": str(trained.output / "epoch_1")}))
+            "Train.batch_size": 1, "Train.resume_path": str(trained.output / "epoch_1")}))
+    with pytest.raises(UserError, match="raise Train.epochs_iters"):
+        tl.run(SMOKE_MODEL, overrides(trained.dataset, tmp_path, **{
+            "Train.epochs_iters": 1, "Train.resume_path": str(trained.output / "epoch_1")}))
+
+
+def test_resume_with_more_epochs_replans_the_schedule(trained, tmp_path):
+    """A run can be extended where it stands: the schedule is re-planned for the new total (one iteration run)."""
+    from tutorial_lib.engine.train import train
+
+    cfg = load_cfg(**overrides(trained.dataset, tmp_path, **{"Train.epochs_iters": 3,
+                                                             "Train.resume_path": str(trained.output / "epoch_1")}))
+
+    def stop(info):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, callback=stop)
+    log = (tmp_path / "train.log").read_text()
+    assert "re-planned from iteration 3 on" in log and "at epoch 2, iteration 0" in log
 
 
 # ----------------------------------------------------------------------------- evaluate

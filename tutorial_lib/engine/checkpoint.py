@@ -157,11 +157,16 @@ def resume_or_load(train_cfg, out, model, optimizer, schedule, ema, total_steps,
     if not states or "epoch" not in states:
         raise UserError(f"Train.resume_path={resume}: {prefix}.pdstates is missing; resume needs a checkpoint "
                         "written by training (epoch_N/, best_model/, latest/ or interrupted/)")
-    if states.get("total_steps") not in (None, total_steps) or states.get("steps_per_epoch") not in (
-            None, steps_per_epoch):
-        raise UserError(f"Train.resume_path={resume} was trained with {states.get('total_steps')} iterations in all "
-                        f"({states.get('steps_per_epoch')} per epoch), this run has {total_steps} "
-                        f"({steps_per_epoch} per epoch): use the same Train.epochs_iters, batch_size, dataset and devices")
+    position = int(states["epoch"]) * steps_per_epoch + int(states.get("step", 0))
+    if states.get("steps_per_epoch") not in (None, steps_per_epoch):
+        raise UserError(f"Train.resume_path={resume} ran {states.get('steps_per_epoch')} iterations per epoch, this run "
+                        f"{steps_per_epoch}: resume with the same Train.batch_size, dataset and devices")
+    if position >= total_steps:
+        raise UserError(f"Train.resume_path={resume} is at iteration {position}, past this run's {total_steps}: "
+                        "raise Train.epochs_iters to train on")
+    if states.get("total_steps") not in (None, total_steps):
+        log(f"the checkpoint was planned for {states['total_steps']} iterations, this run for {total_steps}: "
+            f"the learning-rate schedule is re-planned from iteration {position} on")
     raw, averaged = load_training(prefix)
     load_matching(model, raw, strict=True)
     opt_path = Path(str(prefix) + ".pdopt")
@@ -174,7 +179,6 @@ def resume_or_load(train_cfg, out, model, optimizer, schedule, ema, total_steps,
             log(f"{prefix}.pdparams was trained without EMA (no .pdema); the weight average starts now")
     progress = Progress(int(states["epoch"]), int(states.get("step", 0)), list(states.get("history", [])),
                         states.get("best"), states.get("partial"))
-    position = progress.epoch * steps_per_epoch + progress.step
     if hasattr(schedule, "last_epoch") and schedule.last_epoch != position:
         schedule.step(position)
     log(f"resumed from {prefix}.pdparams at epoch {progress.epoch + 1}, iteration {progress.step}")
