@@ -36,7 +36,7 @@ from tutorial_lib.models.registry import CPU_MODEL  # noqa: E402
 
 ASSETS = Path(tl.__file__).resolve().parent / "assets"
 DEFAULT_HOME = Path(os.environ.get("TUTORIAL_LIB_PRETRAIN_HOME", Path.home() / ".cache" / "tutorial_lib" / "pretrain"))
-RECIPE = {"Train.epochs_iters": 4, "Train.batch_size": 2, "Train.learning_rate": 0.01, "Train.warmup_steps": 200,
+RECIPE = {"Train.epochs_iters": 3, "Train.batch_size": 2, "Train.learning_rate": 0.01, "Train.warmup_steps": 200,
           "Train.log_interval": 50, "Train.keep_last_epochs": 2, "Global.seed": 0}
 
 
