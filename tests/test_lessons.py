@@ -122,7 +122,8 @@ def test_trained_model_finds_the_model_and_its_data(tmp_path):
     assert lessons.trained_model(tmp_path, False, "M").dataset_dir == own
     with pytest.raises(UserError, match="run notebook 05 with model='X', smoke=True"):
         lessons.trained_model(tmp_path, True, "X")
-    assert lessons.trained_model(tmp_path, True, "X", model_dir=found.model_dir).model_dir == found.model_dir
+    given = lessons.trained_model(tmp_path, True, "X", model_dir=found.model_dir)
+    assert (given.model_dir, given.model) == (found.model_dir, "M")  # the name its inference.yml records
 
 
 def test_run_folders_and_default_models(tmp_path):

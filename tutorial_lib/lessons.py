@@ -67,14 +67,16 @@ class TrainedModel:
 
 
 def trained_model(train_root, smoke, model, model_dir=None):
-    """The model notebook 05 trained with this ``model`` and ``smoke`` (or the exported ``model_dir`` given), and
-    the dataset it was trained on: the sample 05 generated beside its run, else ``Global.dataset_dir`` of the
+    """The model notebook 05 trained with this ``model`` and ``smoke`` (or the exported ``model_dir`` given: its
+    name is then the one its ``inference.yml`` records), and the dataset it was trained on: the sample 05 generated beside its run, else ``Global.dataset_dir`` of the
     run's ``config.yaml``. Raises :class:`UserError` (run 05 first) when there is no exported model."""
     model_dir = Path(model_dir) if model_dir else trained_model_dir(train_root, smoke, model)
     if not (model_dir / "inference.yml").is_file():
         raise UserError(f"no exported model in {model_dir}: run notebook 05 with model={model!r}, smoke={smoke} "
                         "first, or set model_dir to an exported model folder")
-    return TrainedModel(str(model), model_dir, _training_data(model_dir))
+    from .quickstart import exported_model_name
+
+    return TrainedModel(exported_model_name(model_dir) or str(model), model_dir, _training_data(model_dir))
 
 
 def _training_data(model_dir):

@@ -37,8 +37,10 @@ def override_text(value: Any) -> str:
 
 
 def overrides_for(mode: str, settings: Dict[str, Any], options: Options = None) -> List[str]:
-    """``["Global.mode=MODE", "Key=value", ...]`` for the settings that are not None, then ``options``."""
-    items = {"Global.mode": mode, **{k: v for k, v in settings.items() if v is not None}, **(options or {})}
+    """``["Global.mode=MODE", "Key=value", ...]`` for the settings, then the ``options``, that are not None (None
+    keeps the config's value)."""
+    items = {"Global.mode": mode, **settings, **(options or {})}
+    items = {k: v for k, v in items.items() if v is not None}
     return [f"{key}={override_text(value)}" for key, value in items.items()]
 
 

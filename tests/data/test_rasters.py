@@ -290,3 +290,16 @@ def test_no_detection_in_the_nodata_collar(tmp_path):
     assert (a["pixel_area"], a["pixel_bbox"]) == (140, [16, 10, 30, 20])
     assert (c["pixel_area"], c["pixel_bbox"]) == (200, [30, 45, 50, 55])
     assert (d["pixel_area"], d["pixel_bbox"]) == (32, [16, 56, 24, 60])
+
+
+def test_write_geotiff_places_the_array_in_map_space(tmp_path):
+    import rasterio
+
+    from tutorial_lib.data.raster import write_geotiff
+
+    image = np.arange(4 * 6 * 3, dtype=np.uint8).reshape(4, 6, 3)
+    transform = write_geotiff(tmp_path / "a.tif", image, "EPSG:32633", (500000.0, 4600000.0), 0.5)
+    with rasterio.open(tmp_path / "a.tif") as ds:
+        assert (ds.count, ds.height, ds.width, ds.crs.to_epsg()) == (3, 4, 6, 32633)
+        assert ds.transform == transform and ds.xy(3, 5, offset="ul") == (500002.5, 4599998.5)
+        np.testing.assert_array_equal(np.moveaxis(ds.read(), 0, -1), image)

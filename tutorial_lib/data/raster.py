@@ -63,6 +63,22 @@ def open_raster(src):
             yield dataset
 
 
+def write_geotiff(path, image, crs, origin, pixel_size):
+    """Write an (H, W) or (H, W, bands) array as a GeoTIFF whose top-left corner lies at ``origin`` (x, y in
+    ``crs``, e.g. ``"EPSG:32633"``) with square pixels of ``pixel_size`` map units (north up). Returns the
+    transform (``rasterio.Affine``) the file carries."""
+    import rasterio
+    from rasterio.transform import from_origin
+
+    array = np.asarray(image)
+    bands = array[None] if array.ndim == 2 else np.moveaxis(array, -1, 0)
+    transform = from_origin(float(origin[0]), float(origin[1]), float(pixel_size), float(pixel_size))
+    with rasterio.open(path, "w", driver="GTiff", height=bands.shape[1], width=bands.shape[2], count=bands.shape[0],
+                       dtype=bands.dtype, crs=crs, transform=transform) as dst:
+        dst.write(bands)
+    return transform
+
+
 def is_georeferenced(dataset):
     return dataset.crs is not None and not dataset.transform.is_identity
 

@@ -15,6 +15,18 @@ def _encode(image):
         return base64.b64encode(f.read()).decode("ascii")
 
 
+def decode_overlay(result):
+    """The overlay image of a response's ``result`` (base64 JPEG, PaddleX's ``image`` field) as an RGB array
+    (``None`` when the request asked for none)."""
+    import cv2
+    import numpy as np
+
+    if not result.get("image"):
+        return None
+    data = np.frombuffer(base64.b64decode(result["image"]), np.uint8)
+    return np.ascontiguousarray(cv2.imdecode(data, cv2.IMREAD_COLOR)[..., ::-1])
+
+
 class Client:
     """``Client("http://127.0.0.1:8080").predict("scene.png", threshold=0.5)``."""
 
