@@ -37,6 +37,10 @@ _LAZY = {
     "download_dataset": ".data.download", "list_backups": ".data.split", "undo_split": ".data.split",
     "chip_dataset": ".data.geochips",  # GeoTIFF scenes + polygon labels -> COCO chips
     "make_geoscene": ".data.geoscene",  # a generated 4-band GeoTIFF scene and its polygon labels
+    "scene_preview": ".data.geoview",  # a GeoTIFF and its labels, small, for plot_geoscene
+    "broken_copy": ".data.faults",  # a dataset copy with three planted faults (notebook 04)
+    "plot_class_histogram": ".data.analysis",  # annotations per class and split, as bars
+    "write_geotiff": ".data.raster",  # an array -> a north-up GeoTIFF
     # notebook 02/07: the quick-start model
     "quickstart_model_dir": ".quickstart", "training_scene": ".quickstart",
     # where create_pipeline's model comes from (an explicit model=...)
@@ -48,9 +52,13 @@ _LAZY = {
     "Instances": ".structures", "InstanceSegResult": ".predict", "Predictor": ".predict", "read_image": ".predict",
     "export_untrained": ".engine.export", "UnsupportedModelError": ".predict.onnx_export",
     "quantize_int8": ".predict.quantize", "int8_tradeoff": ".predict.quantize",
-    "BackgroundServer": ".serving", "Client": ".serving", "tile_grid": ".pipeline.sliced",
+    "BackgroundServer": ".serving", "Client": ".serving", "decode_overlay": ".serving.client",
+    "tile_grid": ".pipeline.sliced",
     "SliceOptions": ".pipeline.options", "MergeOptions": ".pipeline.options",  # sliced inference's options
     "evaluate_scene": ".pipeline.scene_eval", "TileGrid": ".pipeline.scene_eval",  # a merged scene vs its labels
+    # one scene, every merge of its tiles, scored in map space (notebook 07)
+    "compare_merge_modes": ".pipeline.merge_study", "oracle_predictor": ".pipeline.merge_study",
+    "NO_MERGE": ".pipeline.merge_study",
     # the notebooks' browsers (ipywidgets)
     "DatasetBrowser": ".widgets", "RunComparer": ".widgets", "PredictionBrowser": ".widgets",
     "SceneViewer": ".widgets",
@@ -63,7 +71,9 @@ _LAZY = {
     # the lessons' figures (matplotlib; the engine's PNGs are drawn by the same functions)
     "plot_history": ".figures", "plot_confusion": ".figures", "plot_errors": ".figures", "error_grid": ".figures",
     "plot_lr_grid": ".figures", "plot_before_after": ".figures", "plot_accuracy_vs_size": ".figures",
-    "plot_merge_modes": ".figures",
+    "plot_merge_modes": ".figures", "plot_ground_truth": ".figures", "plot_prediction": ".figures",
+    "plot_latency": ".figures", "plot_images": ".figures", "plot_geoscene": ".figures",
+    "plot_seam_zoom": ".figures",
 }
 _SUBMODULES = ("steps", "widgets", "predict", "pipeline", "serving", "data", "models", "engine", "viz", "structures", "bench")
 

@@ -20,7 +20,6 @@ call every prediction that is not correct **false**.
 
 Figures are plain ``matplotlib.figure.Figure`` objects (not pyplot's), with readable fonts (at least 9 pt at the
 figure's size): a notebook shows one when a cell ends with it, exactly once, and nothing leaks into later cells.
-:func:`plot_accuracy_vs_size` and :func:`plot_merge_modes` (notebooks 01 and 07) still draw through pyplot.
 """
 import functools
 import io
@@ -30,7 +29,8 @@ import numpy as np
 from .viz import class_color, draw_instances
 
 __all__ = ["ERROR_COLORS", "match_errors", "plot_history", "plot_confusion", "plot_errors", "error_grid",
-           "plot_lr_grid", "plot_before_after", "plot_accuracy_vs_size", "plot_merge_modes", "save"]
+           "plot_lr_grid", "plot_ground_truth", "plot_prediction", "plot_images", "plot_latency", "plot_before_after",
+           "plot_accuracy_vs_size", "plot_merge_modes", "plot_seam_zoom", "plot_geoscene", "save"]
 
 PREDICTION_KINDS = ("correct", "localisation", "confusion", "duplicate", "background")
 NO_OBJECT_KINDS = ("localisation", "confusion", "duplicate")  # besides background: predictions that took no object
@@ -508,6 +508,77 @@ def error_grid(images, ground_truth, predictions, labels=None, score_threshold=0
     return fig, table
 
 
+def _coco_names(coco):
+    """Class names in the engine's order (category ids sorted), as :func:`_truth_list` numbers them."""
+    return [coco.cats[c]["name"] for c in sorted(coco.cats)]
+
+
+def plot_ground_truth(image, ground_truth, labels=None, title=None):
+    """One scene as it is and with its ground truth drawn (each object its own tinted mask and outline).
+
+    ``image``: an RGB array or a path; ``ground_truth``: :class:`Instances` (class ids 0..N-1) or a COCO object
+    holding the image (looked up by file name; ``labels`` then default to its category names)."""
+    picture = _as_image(image)
+    truth = _truth_list(ground_truth, [image])[0]
+    if labels is None and hasattr(ground_truth, "cats"):
+        labels = _coco_names(ground_truth)
+    names = _names(labels)
+    with _style():
+        fig = _figure(11, 5.9)
+        axes = fig.subplots(1, 2)
+        _panel(axes[0], picture, title or _image_name(image, 0))
+        _panel(axes[1], draw_instances(picture, truth, names, show_scores=False, show_labels=False),
+               f"ground truth: {len(truth)} objects")
+        _legend(fig, names, set(int(c) for c in truth.class_ids), outcomes=False)
+    return fig
+
+
+def plot_prediction(image, result, threshold=None, title=None):
+    """The input and what a model found on it, side by side. ``result``: a prediction result (its
+    ``visualize()`` draws the instances it kept; ``len(result)`` counts them); ``threshold``: said in the title."""
+    picture = _as_image(image)
+    kept = f" (score ≥ {threshold:g})" if threshold is not None else ""
+    with _style():
+        fig = _figure(11, 5.6)
+        axes = fig.subplots(1, 2)
+        _panel(axes[0], picture, title or f"input: {_image_name(image, 0)}")
+        _panel(axes[1], result.visualize(), f"prediction: {len(result)} instances{kept}")
+    return fig
+
+
+def plot_images(panels, title=None):
+    """Pictures side by side: ``panels`` maps each panel's title to an RGB array or an image path."""
+    with _style():
+        fig = _figure(5.5 * len(panels), 5.6)
+        axes = np.atleast_1d(fig.subplots(1, len(panels)))
+        for ax, (name, picture) in zip(axes, panels.items()):
+            _panel(ax, _as_image(picture), name)
+        if title:
+            fig.suptitle(title)
+    return fig
+
+
+def plot_latency(published, measured, input_size, x="gpu_ms", y="mask_ap"):
+    """Accuracy against latency: the sizes PaddleX publishes (GPU milliseconds) beside what this machine measured
+    (``measured``: a DataFrame indexed by model with ``dygraph_ms``), on one log-scaled time axis."""
+    rows = published.loc[[name for name in published.index if str(name).startswith("Mask-RT-DETR-")]]
+    with _style():
+        fig = _figure(7.5, 4.2)
+        ax = fig.subplots()
+        ax.plot(rows[x], rows[y], "o-", label="PaddleX, GPU")
+        ax.plot(measured["dygraph_ms"], published.loc[measured.index, y], "s-",
+                label=f"this CPU, dygraph, {input_size} px")
+        for name, row in rows.iterrows():
+            ax.annotate(str(name).rsplit("-", 1)[-1], (row[x], row[y]), xytext=(5, -12), textcoords="offset points")
+        ax.set_xscale("log")
+        ax.set_xlabel("latency per image (ms, log scale)")
+        ax.set_ylabel("COCO mask AP (%)")
+        ax.set_title("Mask-RT-DETR: accuracy vs latency")
+        ax.legend(loc="upper center")
+        ax.grid(alpha=0.3)
+    return fig
+
+
 def plot_before_after(images, before, after, labels=None, ground_truth=None, names=("general model", "fine-tuned"),
                       score_threshold=0.5, iou=0.5, titles=None):
     """The same images side by side: predictions of ``before`` (the general model) and ``after`` (the fine-tuned
@@ -602,15 +673,14 @@ def plot_lr_grid(table, chosen=None, metric="best mask AP", title=None):
     return fig
 
 
-# ----------------------------------------------------------------------------- moved from widgets (pyplot figures)
+# ----------------------------------------------------------------------------- models and scenes
 def plot_accuracy_vs_size(models, x="size_mb", y="mask_ap", xlabel="model size (MB)", ylabel="COCO mask AP (%)",
                           title="accuracy vs size (PaddleX's published numbers)"):
     """Scatter ``models`` (a DataFrame indexed by name, with ``family``) with every point labelled, labels placed
     so that they overlap neither each other nor the axes' border, and the legend outside the plot."""
-    import matplotlib.pyplot as plt
-
     data = models.dropna(subset=[x, y])
-    fig, ax = plt.subplots(figsize=(9.5, 5.0))
+    fig = _figure(9.5, 5.0, layout=None)
+    ax = fig.subplots()
     for family, group in data.groupby("family", sort=False):
         ax.scatter(group[x], group[y], s=55, label=family, zorder=3)
     xs, ys = data[x].to_numpy(float), data[y].to_numpy(float)
@@ -649,21 +719,174 @@ def plot_merge_modes(scene, results, tiles=(), labels=None, columns=2):
     """One panel per merge mode: ``results`` maps a title to the :class:`Instances` (or a result holding them) that
     sliced inference merged with it over the same RGB ``scene``; ``tiles`` (x0, y0, x1, y1) are drawn as dashed
     rectangles, so that objects cut by a tile border are easy to find. Each title gets the instance count."""
-    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
 
     results = {name: getattr(value, "instances", value) for name, value in results.items()}
     rows = -(-len(results) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(5.2 * columns, 5.2 * rows * scene.shape[0] / scene.shape[1]),
-                             squeeze=False)
+    fig = _figure(5.2 * columns, 5.2 * rows * scene.shape[0] / scene.shape[1], layout=None)
+    axes = fig.subplots(rows, columns, squeeze=False)
     for ax in axes.flat[len(results):]:
         ax.axis("off")
     for ax, (name, instances) in zip(axes.flat, results.items()):
         ax.imshow(draw_instances(scene, instances, labels, show_scores=False, show_labels=False))
         for x0, y0, x1, y1 in tiles:
-            ax.add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, ls="--", lw=0.8, ec="white",
+            ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, ls="--", lw=0.8, ec="white",
                                        alpha=0.7))
         ax.set_title(f"{name}: {len(instances)} instances", fontsize=10)
         ax.set_xticks([])
         ax.set_yticks([])
     fig.tight_layout()
+    return fig
+
+
+def _instance_colors(n):
+    """``n`` RGB colours, neighbours in the list far apart in hue (golden-ratio steps), bright enough to read on a
+    dimmed picture."""
+    import colorsys
+
+    return [colorsys.hsv_to_rgb((0.08 + 0.618034 * k) % 1.0, 0.85, 1.0) for k in range(n)]
+
+
+def plot_seam_zoom(view, columns=None, title=None):
+    """One window of a scene around tile seams, one panel per merge setting: how each merge put cut objects together.
+
+    ``view`` (what :meth:`tutorial_lib.pipeline.merge_study.MergeStudy.seam_view` returns) has ``image`` (the
+    window's RGB pixels), ``window`` ``(x0, y0, x1, y1)`` in raster pixels, ``truth`` (label polygons), ``merged``
+    ``{setting: polygons}``, ``tiles`` (tile windows) and ``counts`` ``{setting: {"objects crossing seams",
+    "split", "duplicates", "instances"}}``, all in raster pixels. Tile edges are dashed, the ground truth outlined in
+    white, and every merged instance filled in a colour of its own: an object left in pieces shows two colours
+    meeting at a tile edge, a duplicate as overlapping outlines. Each title gives the setting and its counts in the
+    window."""
+    from matplotlib.collections import PolyCollection
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch, Rectangle
+
+    x0, y0, x1, y1 = view.window
+    names = list(view.merged)
+    columns = columns or (len(names) if len(names) <= 3 else -(-len(names) // 2))
+    rows = -(-len(names) // columns)
+    extent = (x0, x1, y1, y0)
+    background = _dimmed(np.asarray(view.image))
+    with _style():
+        fig = _figure(4.3 * columns, 4.3 * rows * (y1 - y0) / (x1 - x0) + 1.1)
+        axes = fig.subplots(rows, columns, squeeze=False)
+        for ax in axes.flat[len(names):]:
+            fig.delaxes(ax)
+        for ax, name in zip(axes.flat, names):
+            ax.imshow(background, extent=extent, interpolation="nearest")
+            polygons = list(view.merged[name])
+            colors = _instance_colors(len(polygons))
+            for k, geometry in enumerate(polygons):
+                rings = _outlines(geometry)
+                if rings:
+                    ax.add_collection(PolyCollection(rings, closed=True, facecolors=(*colors[k], 0.42),
+                                                     edgecolors=colors[k], linewidths=1.6))
+            truth = [ring for geometry in view.truth for ring in _outlines(geometry)]
+            if truth:
+                ax.add_collection(PolyCollection(truth, closed=True, facecolors="none", edgecolors="white",
+                                                 linewidths=0.9))
+            for tx0, ty0, tx1, ty1 in view.tiles:
+                ax.add_patch(Rectangle((tx0, ty0), tx1 - tx0, ty1 - ty0, fill=False, ls=(0, (5, 4)), lw=1.3,
+                                       ec="#ffe14d"))
+            ax.set_xlim(x0, x1)
+            ax.set_ylim(y1, y0)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            c = view.counts.get(name, {})
+            ax.set_title(f"{name}\n{c.get('split', 0)} of {c.get('objects crossing seams', 0)} seam-crossing "
+                         f"objects split · {c.get('duplicates', 0)} duplicates · {c.get('instances', 0)} instances",
+                         fontsize=9.5)
+        fig.legend(handles=[Line2D([], [], color="#ffe14d", lw=1.5, ls=(0, (5, 4)), label="tile edges"),
+                            Line2D([], [], color="white", lw=1.5, label="ground truth",
+                                   path_effects=_halo()),
+                            Patch(facecolor=(*_instance_colors(1)[0], 0.42), edgecolor=_instance_colors(1)[0],
+                                  label="merged instances, each its own colour")],
+                   loc="outside lower center", ncols=3, frameon=False)
+        fig.suptitle(title or f"Merges around tile seams: raster pixels {x0}-{x1} x {y0}-{y1}")
+    return fig
+
+
+def _halo():
+    from matplotlib import patheffects
+
+    return [patheffects.withStroke(linewidth=3, foreground="#555555")]
+
+
+NODATA_COLOR, NODATA_HATCH = "#c8c8c8", "////"  # no-data pixels: hatched grey (no class colour is grey)
+
+
+def _outlines(geometry):
+    """The rings (exteriors and holes) of a (Multi)Polygon or a collection, as (n, 2) arrays."""
+    parts = getattr(geometry, "geoms", [geometry])
+    rings = []
+    for part in parts:
+        if hasattr(part, "geoms"):
+            rings += _outlines(part)
+        elif part.geom_type == "Polygon" and not part.is_empty:
+            rings += [np.asarray(part.exterior.coords)] + [np.asarray(r.coords) for r in part.interiors]
+    return rings
+
+
+def _scene_panel(ax, view, colors, linewidth, fill):
+    """One view of :func:`plot_geoscene`: the picture in raster pixel coordinates, no-data tinted, outlines."""
+    import matplotlib
+    from matplotlib.collections import PolyCollection
+    from matplotlib.colors import to_rgba
+
+    col, row, width, height = view.window
+    extent = (col, col + width, row + height, row)
+    ax.imshow(view.image, extent=extent, interpolation="nearest" if view.scale >= 1 else "antialiased")
+    if view.valid is not None and not view.valid.all():
+        tint = np.zeros(view.valid.shape + (4,), np.float32)
+        tint[~view.valid] = to_rgba(NODATA_COLOR, 0.9)
+        ax.imshow(tint, extent=extent, interpolation="nearest")
+        with matplotlib.rc_context({"hatch.color": "#555555", "hatch.linewidth": 0.8}):
+            rows, cols = view.valid.shape
+            xs, ys = col + (np.arange(cols) + 0.5) * width / cols, row + (np.arange(rows) + 0.5) * height / rows
+            ax.contourf(xs, ys, (~view.valid).astype(np.float32), levels=[0.5, 1.5], colors="none",
+                        hatches=[NODATA_HATCH])
+    for name in colors:
+        rings = [ring for found, geometry in view.objects if found == name for ring in _outlines(geometry)]
+        if rings:
+            color = np.array(colors[name]) / 255
+            ax.add_collection(PolyCollection(rings, closed=True, edgecolors=color, linewidths=linewidth,
+                                             facecolors=np.append(color, fill)))
+    ax.set_xlim(extent[0], extent[1])
+    ax.set_ylim(extent[2], extent[3])
+    ax.set_xlabel("column (px)")
+    ax.set_ylabel("row (px)")
+
+
+def plot_geoscene(preview, title=None):
+    """A GeoTIFF scene and its labels (``preview``: what ``tl.scene_preview`` returns: ``image``, ``valid``,
+    ``objects`` [(class, polygon in raster pixels)], ``window``, ``scale``, ``facts``, ``detail``): the whole scene
+    decimated, no-data pixels hatched grey, every label polygon outlined in its class's colour; beside it, when the
+    preview has one, its full-resolution detail (marked on the whole scene by a dashed square). Axes count raster
+    pixels; the legend gives each class's number of polygons; ``title`` replaces the first panel's."""
+    from matplotlib.patches import Patch, Rectangle
+
+    names = sorted({name for name, _ in preview.objects})
+    colors = {name: class_color(k) for k, name in enumerate(names)}
+    views = [preview] + ([preview.detail] if preview.detail is not None else [])
+    with _style():
+        fig = _figure(6.2 * len(views), 6.6)
+        axes = np.atleast_1d(fig.subplots(1, len(views)))
+        small = preview.scale < 0.5  # thin empty outlines where objects are a few pixels
+        _scene_panel(axes[0], preview, colors, 0.6 if small else 1.3, 0.0 if small else 0.18)
+        width, height = preview.window[2], preview.window[3]
+        facts = preview.facts
+        crs = f"\nraster in {facts['CRS']}, labels from {facts['label CRS']}" if facts.get("CRS") else ""
+        shown = f", shown at 1/{1 / preview.scale:.3g} scale" if preview.scale < 1 else ""
+        axes[0].set_title(title or f"{facts.get('raster', 'the raster')}: {width:,} x {height:,} px{shown}{crs}")
+        if preview.detail is not None:
+            col, row, w, h = preview.detail.window
+            axes[0].add_patch(Rectangle((col, row), w, h, fill=False, ec="white", lw=1.6, ls="--"))
+            _scene_panel(axes[1], preview.detail, colors, 1.3, 0.18)
+            axes[1].set_title(f"the dashed square at full resolution\n({w} x {h} px from column {col}, row {row})")
+        counts = {name: sum(1 for found, _ in preview.objects if found == name) for name in names}
+        handles = [Patch(facecolor="none", edgecolor=np.array(colors[n]) / 255, lw=2,
+                         label=f"{_pretty(n)} ({counts[n]})") for n in names]
+        if preview.valid is not None and not preview.valid.all():
+            handles.append(Patch(facecolor=NODATA_COLOR, edgecolor="#555555", hatch=NODATA_HATCH, label="no data"))
+        fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 6), frameon=False)
     return fig
