@@ -54,3 +54,45 @@ def test_cat_keeps_order_and_storage():
         Instances.cat([a, Instances.empty((5, 5))])
     with pytest.raises(ValueError, match="disagree in length"):
         Instances((6, 8), boxes=np.zeros((2, 4)), scores=[1.0])
+
+
+# ----------------------------------------------------------------------------- drawing (viz.draw_instances)
+def _reference_drawing(image, instances, alpha=0.45):
+    """The straightforward drawing (tint and outline over the whole image, one mask at a time) that
+    draw_instances' cropped drawing must reproduce exactly."""
+    import cv2
+
+    from tutorial_lib.viz import class_color
+
+    out = image.copy()
+    thickness = max(1, round(max(out.shape[:2]) / 400))
+    for i in range(len(instances)):
+        color = class_color(int(instances.class_ids[i]))
+        mask = instances.mask(i)
+        out[mask] = (out[mask] * (1 - alpha) + np.array(color) * alpha).astype(np.uint8)
+        contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        cv2.drawContours(out, contours, -1, color, thickness, cv2.LINE_AA)
+    return out
+
+
+def test_drawing_touches_only_each_mask_and_matches_the_whole_image_drawing():
+    from tutorial_lib.viz import draw_instances
+
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 255, (90, 120, 3), np.uint8)
+    masks = np.zeros((3, 90, 120), bool)
+    masks[0, 10:30, 5:40] = True
+    masks[1, 60:90, 100:120] = True           # touches the bottom-right corner
+    masks[1, 70, 90] = True                   # a stray pixel outside the main blob
+    boxes = [[5, 10, 39, 29], [90, 60, 119, 89], [0, 0, 10, 10]]  # the third mask is empty
+    full = Instances((90, 120), boxes, [0.9, 0.8, 0.7], [1, 4, 2], masks)
+    expected = _reference_drawing(image, full)
+    drawn = draw_instances(image, full, show_boxes=False, show_labels=False)
+    np.testing.assert_array_equal(drawn, expected)
+    np.testing.assert_array_equal(draw_instances(image, full.to_cropped(), show_boxes=False, show_labels=False),
+                                  expected)
+    # a crop reaching past the image (as sliced inference can leave it) is drawn only where it lies inside
+    inst = Instances((90, 120), [[110, 80, 130, 95]], [0.9], [3], [np.ones((15, 20), bool)], [[110, 80]])
+    inside = Instances((90, 120), [[110, 80, 119, 89]], [0.9], [3], [np.ones((10, 10), bool)], [[110, 80]])
+    np.testing.assert_array_equal(draw_instances(image, inst, show_boxes=False, show_labels=False),
+                                  _reference_drawing(image, inside))
