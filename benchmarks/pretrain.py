@@ -34,7 +34,6 @@ import tutorial_lib as tl  # noqa: E402
 from tutorial_lib import quickstart  # noqa: E402
 from tutorial_lib.models.registry import CPU_MODEL  # noqa: E402
 
-ASSETS = Path(tl.__file__).resolve().parent / "assets"
 DEFAULT_HOME = Path(os.environ.get("TUTORIAL_LIB_PRETRAIN_HOME", Path.home() / ".cache" / "tutorial_lib" / "pretrain"))
 RECIPE = {"Train.epochs_iters": 3, "Train.batch_size": 2, "Train.learning_rate": 0.01, "Train.warmup_steps": 200,
           "Train.log_interval": 50, "Train.keep_last_epochs": 2, "Global.seed": 0}
@@ -95,7 +94,7 @@ def pack(args, corpus, out):
     states = paddle.load(str(best) + ".pdstates")
     progress = status(out)
     corpus_params = json.loads((corpus / "annotations" / "instance_train.json").read_text())["info"]["params"]
-    target = ASSETS / f"general_{args.model}.npz"
+    target = quickstart.general_asset(args.model)
     info = {"meta": states["meta"], "model": args.model,
             "command": "python benchmarks/pretrain.py " + " ".join(f"-o {k}={v}" for k, v in overrides(
                 args, "CORPUS", "OUT").items() if k not in ("Global.dataset_dir", "Global.output")),

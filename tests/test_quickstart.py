@@ -88,3 +88,24 @@ def test_interrupted_quickstart_training_resumes_and_leaves_no_temp_folders(tmp_
     assert (model_dir / "inference.yml").is_file()
     assert not [p for p in home.rglob(".*")], "temporary folders left behind"
     assert not (root / "train" / "interrupted").exists()
+
+
+def test_general_weights_unpack_once_into_the_cache_and_say_what_is_shipped(tmp_path):
+    """``-o Train.pretrain_weight_path=general``: the shipped general weights as a ``.pdparams`` training loads."""
+    import paddle
+
+    rng = np.random.default_rng(1)
+    state = {"backbone.conv.weight": rng.normal(0, 0.1, (64, 3, 7, 7)).astype(np.float32),
+             "backbone.bn._mean": rng.normal(0, 1, 64).astype(np.float32)}
+    assets = tmp_path / "assets"
+    quickstart.pack_weights(state, quickstart.general_asset("Tiny", assets), {"meta": {}})
+    path = quickstart.general_weights("Tiny", home=tmp_path / "home", assets=assets)
+    assert path == tmp_path / "home" / "general" / "Tiny.pdparams" and not list(path.parent.glob("*.partial"))
+    loaded = paddle.load(str(path))
+    unpacked, _ = quickstart.unpack_weights(quickstart.general_asset("Tiny", assets))
+    for name, value in unpacked.items():
+        np.testing.assert_array_equal(loaded[name].numpy(), value)
+    stamp = path.stat().st_mtime_ns
+    assert quickstart.general_weights("Tiny", home=tmp_path / "home", assets=assets).stat().st_mtime_ns == stamp
+    with pytest.raises(quickstart.UserError, match=r"no general model is shipped for Other \(shipped: Tiny\)"):
+        quickstart.general_weights("Other", home=tmp_path / "home", assets=assets)

@@ -45,10 +45,14 @@ def check_dataset(cfg):
 
 def train(cfg):
     from .engine.train import train
-    from .models.registry import resolve_pretrain_weight
+    from .models.registry import GENERAL, resolve_pretrain_weight
 
-    t = cfg["Train"]
-    t["pretrain_weight_path"] = resolve_pretrain_weight(t["pretrain_weight_path"], cfg["Global"]["model"])
+    t, model = cfg["Train"], cfg["Global"]["model"]
+    if str(t["pretrain_weight_path"]).strip().lower() == GENERAL:
+        from .quickstart import general_weights
+
+        t["pretrain_weight_path"] = str(general_weights(model))
+    t["pretrain_weight_path"] = resolve_pretrain_weight(t["pretrain_weight_path"], model)
     return train(cfg)
 
 

@@ -27,8 +27,9 @@ from .models.registry import CPU_MODEL as MODEL
 
 SEED = 0
 DEFAULT_EPOCHS, DEFAULT_TRAIN = 6, 128
+ASSETS = Path(__file__).resolve().parent / "assets"
 SHIPPED_ASSET = f"quickstart_{MODEL}.npz"  # the one name of the shipped weights (in tutorial_lib/assets/)
-SHIPPED = Path(__file__).resolve().parent / "assets" / SHIPPED_ASSET
+SHIPPED = ASSETS / SHIPPED_ASSET
 
 
 def cache_home():
@@ -81,6 +82,32 @@ def unpack_weights(path):
                 scale = data["s:" + name]
                 state[name] = (q.reshape(q.shape[0], -1).astype(np.float32) * scale[:, None]).reshape(q.shape)
     return state, info
+
+
+def general_asset(model_name, assets=ASSETS):
+    """The packed general (pretrained) weights of ``model_name`` shipped in ``assets``: ``general_MODEL.npz``."""
+    return Path(assets) / f"general_{model_name}.npz"
+
+
+def general_weights(model_name, home=None, assets=ASSETS):
+    """``-o Train.pretrain_weight_path=general``: the shipped general weights of ``model_name`` unpacked once into
+    ``$TUTORIAL_LIB_HOME/general/MODEL.pdparams`` (re-unpacked when the shipped file changes); returns that path."""
+    asset = general_asset(model_name, assets)
+    if not asset.is_file():
+        shipped = sorted(p.stem[len("general_"):] for p in Path(assets).glob("general_*.npz"))
+        raise UserError(f"Train.pretrain_weight_path=general: no general model is shipped for {model_name} "
+                        f"(shipped: {', '.join(shipped) or 'none'}); give a .pdparams path, official or null")
+    out = Path(home or cache_home()) / "general" / f"{model_name}.pdparams"
+    if not out.is_file() or out.stat().st_mtime < asset.stat().st_mtime:
+        from .paddle_env import import_paddle
+
+        paddle = import_paddle()
+        state, _ = unpack_weights(asset)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        partial = out.with_name(out.name + ".partial")
+        paddle.save({name: paddle.to_tensor(value) for name, value in state.items()}, str(partial))
+        partial.replace(out)
+    return out
 
 
 def export_shipped(out, path=SHIPPED):

@@ -123,6 +123,7 @@ def official_weights_url(name):
 
 
 OFFICIAL = "official"  # Train.pretrain_weight_path value meaning "the official weights of Global.model"
+GENERAL = "general"  # ... meaning "the general model this package ships for Global.model" (quickstart.general_weights)
 
 
 def resolve_pretrain_weight(value, model_name):
