@@ -14,6 +14,8 @@ so every error the table shows is the merge's (or the vectorisation's: outlines 
 at strict IoU for cars). ``--model_dir`` predicts the tiles with an exported model instead (model and merge errors
 together). Tile predictions do not depend on the merge: each tile is predicted once and the 12 runs reuse it, so
 ``run s`` is one run's merge, vectorisation and writing, and the predictions' time is printed once.
+The runs are :func:`tutorial_lib.pipeline.merge_study.compare_merge_modes` (``tl.compare_merge_modes``, which
+notebook 07 runs on a few settings); this script prints its numbers as the tables of docs/benchmarks.md.
 """
 import argparse
 import sys
@@ -24,32 +26,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tutorial_lib.data.geoscene import make_geoscene  # noqa: E402
-from tutorial_lib.pipeline.geo import predict_geotiff  # noqa: E402
-from tutorial_lib.pipeline.oracle import OracleTilePredictor, tile_digest  # noqa: E402
-from tutorial_lib.pipeline.scene_eval import AERIAL_AREA_BANDS, TileGrid, evaluate_scene  # noqa: E402
-from tutorial_lib.pipeline.options import (MATCH_METRICS, MATCH_ON, MERGE_MODES, MergeOptions,  # noqa: E402
-                                           SliceOptions)
+from tutorial_lib.pipeline.merge_study import (ALL_MERGES, DEFAULT_MERGE, SAHI_MERGE, compare_merge_modes,  # noqa: E402
+                                               oracle_predictor)
+from tutorial_lib.pipeline.options import SliceOptions  # noqa: E402
+from tutorial_lib.pipeline.scene_eval import AERIAL_AREA_BANDS  # noqa: E402
 
 SLICE, OVERLAP, THRESHOLD = 512, 0.2, 0.5
-DEFAULT = ("GREEDYNMM", "IOU", "masks")  # sliced.py's default merge
-SAHI = ("GREEDYNMM", "IOS", "boxes")  # SAHI's default postprocess (GREEDYNMM, IOS 0.5) on boxes
-
-
-class TileCache:
-    """A tile predictor whose results are kept by the tile's pixels: the first run predicts, the others reuse."""
-
-    def __init__(self, predict_fn):
-        self.predict_fn = predict_fn
-        self.results = {}
-        self.seconds = 0.0
-
-    def __call__(self, tile):
-        key = tile_digest(tile)
-        if key not in self.results:
-            start = time.perf_counter()
-            self.results[key] = self.predict_fn(tile)
-            self.seconds += time.perf_counter() - start
-        return self.results[key]
+DEFAULT = DEFAULT_MERGE  # sliced.py's default merge: ("GREEDYNMM", "IOU", "masks")
+SAHI = SAHI_MERGE  # SAHI's default postprocess (GREEDYNMM, IOS 0.5) on boxes
 
 
 def model_predictor(model_dir, threshold):
@@ -81,36 +65,27 @@ def main():
     start = time.perf_counter()
     scene = make_geoscene(work / f"scene_{args.size}_{args.seed}", seed=args.seed, size=args.size)
     made = time.perf_counter() - start
+    slicing = SliceOptions(SLICE, OVERLAP)
     if args.model_dir:
         predict, labels = model_predictor(args.model_dir, args.threshold)
         source = f"model {args.model_dir} (threshold {args.threshold})"
     else:
-        oracle = OracleTilePredictor(scene.raster, scene.labels, "class", SLICE, OVERLAP)
-        predict, labels, source = oracle, oracle.classes, "oracle (the ground truth cut to each tile)"
-    tiles = TileCache(predict)
-    grid = TileGrid.from_raster(scene.raster, SLICE, OVERLAP)
+        predict = oracle_predictor(scene.raster, scene.labels, slicing)
+        labels, source = predict.classes, "oracle (the ground truth cut to each tile)"
     out = work / ("model" if args.model_dir else "oracle") / f"{args.size}_{args.seed}"
-
-    rows = []
-    for mode in MERGE_MODES:
-        for metric in MATCH_METRICS:
-            for on in MATCH_ON:
-                before, start = tiles.seconds, time.perf_counter()
-                path = out / f"{mode}_{metric}_{on}.geojson"
-                predict_geotiff(tiles, scene.raster, path, slicing=SliceOptions(SLICE, OVERLAP),
-                                merging=MergeOptions(mode, metric, on, THRESHOLD), progress=False, labels=labels)
-                seconds = time.perf_counter() - start - (tiles.seconds - before)
-                report = evaluate_scene(path, scene.labels, class_field="label", label_class_field="class",
-                                        tile_grid=grid, score_threshold=0.5)
-                rows.append(((mode, metric, on), report, seconds))
+    study = compare_merge_modes(scene.raster, scene.labels, predict, modes=ALL_MERGES, slicing=slicing,
+                                match_threshold=THRESHOLD, output_dir=out, labels_of_classes=labels,
+                                score_threshold=0.5)
+    rows = [(key, study.reports[key], study.seconds[key]) for key in study.settings]
 
     print(f"scene: {scene.raster} ({args.size} px, {'reused' if scene.reused else f'made in {made:.1f} s'}), "
-          f"tiles predicted by the {source} in {tiles.seconds:.1f} s ({len(tiles.results)} tiles)\n")
+          f"tiles predicted by the {source} in {study.predict_seconds:.1f} s ({study.tiles_predicted} tiles)\n")
     counts = ", ".join(f"{name} {n}" for name, n in scene.counts.items() if n)
     print("| scene | objects | seam-crossing objects (512 px tiles, overlap 0.2) | tile predictions |")
     print("|---|---|---|---|")
     print(f"| {args.size} × {args.size} px, 0.4 m, seed {args.seed} | {scene.objects} ({counts}) | "
-          f"{rows[0][1].seam_crossing} | {source}: {len(tiles.results)} tiles, {tiles.seconds:.1f} s once |\n")
+          f"{rows[0][1].seam_crossing} | {source}: {study.tiles_predicted} tiles, "
+          f"{study.predict_seconds:.1f} s once |\n")
     bands = list(AERIAL_AREA_BANDS)
     print("| merge | metric | match on | instances | AP | AP50 | F1 | seam-split rate | duplicate rate | "
           + " | ".join(f"AP {b}" for b in bands) + " | run s |")

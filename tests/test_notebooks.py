@@ -154,6 +154,14 @@ RUNS = {
         # its INT8 version: all four rows, the file at least 3x smaller
         "int8_modes": ["onnxruntime", "onnxruntime_int8", "openvino", "openvino_int8"],
         "int8_size_ratio": lambda r: r >= 3.0,
+        # 4b: the 1024 px generated scene, tiles predicted once by the oracle, merged three ways
+        "merge_study_settings": [["none", "-", "-"], ["GREEDYNMM", "IOU", "masks"], ["NMS", "IOU", "masks"]],
+        "merge_study_rows": 3,
+        "merge_seam_crossing": lambda n: n >= 1,        # seams run through some labelled objects
+        "merge_default_split_duplicates": [0.0, 0.0],   # the oracle's pieces, merged: nothing split or twice
+        "merge_none_split_duplicates": lambda v: v[0] >= 1 and v[1] >= 1,   # unmerged: pieces and repeats
+        "merge_tiles_predicted_once": True,
+        "seam_zoom_panels": 3,
     }, after="05"),
 }
 

@@ -739,6 +739,9 @@ def plot_merge_modes(scene, results, tiles=(), labels=None, columns=2):
     return fig
 
 
+SEAM_COLOR = "#111111"  # tile edges in plot_seam_zoom (dark: no instance colour is)
+
+
 def _instance_colors(n):
     """``n`` RGB colours, neighbours in the list far apart in hue (golden-ratio steps), bright enough to read on a
     dimmed picture."""
@@ -759,7 +762,7 @@ def plot_seam_zoom(view, columns=None, title=None):
     window."""
     from matplotlib.collections import PolyCollection
     from matplotlib.lines import Line2D
-    from matplotlib.patches import Patch, Rectangle
+    from matplotlib.patches import Patch
 
     x0, y0, x1, y1 = view.window
     names = list(view.merged)
@@ -784,10 +787,11 @@ def plot_seam_zoom(view, columns=None, title=None):
             truth = [ring for geometry in view.truth for ring in _outlines(geometry)]
             if truth:
                 ax.add_collection(PolyCollection(truth, closed=True, facecolors="none", edgecolors="white",
-                                                 linewidths=0.9))
-            for tx0, ty0, tx1, ty1 in view.tiles:
-                ax.add_patch(Rectangle((tx0, ty0), tx1 - tx0, ty1 - ty0, fill=False, ls=(0, (5, 4)), lw=1.3,
-                                       ec="#ffe14d"))
+                                                 linewidths=1.2))
+            for x in sorted({v for t in view.tiles for v in (t[0], t[2]) if x0 < v < x1}):
+                ax.axvline(x, color=SEAM_COLOR, ls=(0, (5, 4)), lw=1.3)
+            for y in sorted({v for t in view.tiles for v in (t[1], t[3]) if y0 < v < y1}):
+                ax.axhline(y, color=SEAM_COLOR, ls=(0, (5, 4)), lw=1.3)
             ax.set_xlim(x0, x1)
             ax.set_ylim(y1, y0)
             ax.set_xticks([])
@@ -796,11 +800,11 @@ def plot_seam_zoom(view, columns=None, title=None):
             ax.set_title(f"{name}\n{c.get('split', 0)} of {c.get('objects crossing seams', 0)} seam-crossing "
                          f"objects split · {c.get('duplicates', 0)} duplicates · {c.get('instances', 0)} instances",
                          fontsize=9.5)
-        fig.legend(handles=[Line2D([], [], color="#ffe14d", lw=1.5, ls=(0, (5, 4)), label="tile edges"),
+        fig.legend(handles=[Line2D([], [], color=SEAM_COLOR, lw=1.5, ls=(0, (5, 4)), label="tile edges"),
                             Line2D([], [], color="white", lw=1.5, label="ground truth",
                                    path_effects=_halo()),
                             Patch(facecolor=(*_instance_colors(1)[0], 0.42), edgecolor=_instance_colors(1)[0],
-                                  label="merged instances, each its own colour")],
+                                  label="output instances, each its own colour (two on one object: split or twice)")],
                    loc="outside lower center", ncols=3, frameon=False)
         fig.suptitle(title or f"Merges around tile seams: raster pixels {x0}-{x1} x {y0}-{y1}")
     return fig

@@ -49,7 +49,7 @@ def train(cfg):
 
     t, model = cfg["Train"], cfg["Global"]["model"]
     if str(t["pretrain_weight_path"]).strip().lower() == GENERAL:
-        from .quickstart import general_weights
+        from .models.shipped import general_weights
 
         t["pretrain_weight_path"] = str(general_weights(model))
     t["pretrain_weight_path"] = resolve_pretrain_weight(t["pretrain_weight_path"], model)
