@@ -8,6 +8,7 @@ parameters cell first, all recording in one last "Checks" cell, and only ``impor
 import ast
 import io
 import json
+import re
 import tokenize
 from dataclasses import dataclass, field
 
@@ -260,6 +261,39 @@ def test_lesson_cells_are_thin(notebook):
         if problems:
             found[f"code cell {number}"] = problems
     assert not found, f"{notebook.name}: {found}"
+
+
+# Prose numbers: a number a run produces must be printed by the run, or a re-run makes the text false. Markdown may
+# hold numbers only where they are not results: inside code (`...`, fenced blocks: commands, keys, versions), the
+# **Time:** line (written from the measured run by docs/walkthrough/build.py), dates, and step / notebook / section
+# numbers. Identifiers with digits (NWPU VHR-10, ResNet-18, INT8, 8-bit) are words, not numbers.
+_NOT_PROSE = [re.compile(p, re.S) for p in (r"```.*?```", r"`[^`]*`", r"\]\([^)]*\)", r"\*\*Time:\*\*[^\n]*(\n[^\n]+)*")]
+_ALLOWED_NUMBERS = [re.compile(p, re.M) for p in (
+    r"\b[Ss]teps? \d+(?:(?:–|-|, | and | or )\d+)*", r"\b[Nn]otebooks? \d+(?:(?:–|, | and | or )\d+)*",
+    r"\b[Ss]ections? \d+", r"^#+ \d+[a-z]? ·", r"^\s*\d+\. ", r"\d{4}-\d{2}-\d{2}")]
+_NUMBER = re.compile(r"(?<![\w.\-/−])[−-]?\d+(?:[.,]\d+)*(?![\w\-/])")
+
+
+def _typed_numbers(markdown):
+    text = markdown
+    for pattern in _NOT_PROSE + _ALLOWED_NUMBERS:
+        text = pattern.sub(" ", text)
+    return [(number, line.strip()[:90]) for line in text.splitlines() for number in _NUMBER.findall(line)]
+
+
+def test_typed_number_rule_can_fail():
+    assert _typed_numbers("It reaches mask AP 0.31 after 5 epochs.") == [
+        ("0.31", "It reaches mask AP 0.31 after 5 epochs."), ("5", "It reaches mask AP 0.31 after 5 epochs.")]
+    assert _typed_numbers("## 3 · Step 5 and notebooks 06 and 07 use `-o Train.epochs_iters=10` on NWPU VHR-10, "
+                          "INT8, 8-bit (2026-12-07)\n1. first\n**Time:** full run 8 s") == []
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
+def test_prose_types_no_number_a_run_produces(notebook):
+    typed = [(i, found) for i, cell in enumerate(_cells(notebook)) if cell["cell_type"] == "markdown"
+             for found in _typed_numbers("".join(cell["source"]))]
+    assert not typed, (f"{notebook.name}: numbers typed into prose (print them from a cell, or put code in "
+                       f"backticks): {typed[:5]}")
 
 
 @pytest.mark.parametrize("run_id", list(RUNS))
