@@ -1,12 +1,18 @@
 """Bounded load on the HTTP server (127.0.0.1): concurrent clients, p50/p99 latency, throughput, failures,
 and the ratio to the in-process pipeline's throughput (goal >= 0.9x, zero failed requests).
 
-    OMP_NUM_THREADS=2 python benchmarks/serving_load.py [--model_dir DIR | --home DIR] [--images training demo]
+    OMP_NUM_THREADS=2 python benchmarks/serving_load.py [--model_dir DIR | --home DIR | --untrained MODEL]
+                                                        [--images training demo] [--run_mode mkldnn]
                                                         [--clients 4] [--requests 24] [--rounds 3]
                                                         [--max_batch_size 4 [--max_wait_ms 10]]
 
-The model is ``--model_dir``, else the 4-epoch quick-start model (32 images) built once in ``--home``, else the
-shipped quick-start model. Each image (a path, ``demo`` for data/remotesensing_demo.png, or ``training`` for the
+The model is ``--model_dir``, else ``--untrained MODEL`` (e.g. ``Mask-RT-DETR-S``: exported once with seeded
+random weights into ``output/serving_load/MODEL-untrained``; fine for timing -- the forward pass and the
+post-process cost the same whatever the weights -- but its detections mean nothing and few pass a threshold),
+else the 4-epoch quick-start model (32 images) built once in ``--home``, else the shipped quick-start model.
+Micro-batching only runs several images per forward pass for a model that can (``batch_size_limit`` of its
+``inference.yml``: Mask-RT-DETR, not the paddledet quick-start model), on ``--run_mode`` ``paddle``, ``mkldnn``,
+``onnxruntime`` or ``openvino``; requests of one image have one size, so they batch. Each image (a path, ``demo`` for data/remotesensing_demo.png, or ``training`` for the
 busiest training image of a quick-start model) is sent as base64, once asking for the overlay image
 (``visualize``, the default) and once without it; the in-process rate is ``pipeline.predict(path)`` in a loop,
 measured between the served runs. ``--max_batch_size N`` (> 1) also runs a second server with micro-batching and
@@ -92,6 +98,17 @@ def quickstart_model(home):
     return quickstart_model_dir(epochs=4, num_train=32, home=home)
 
 
+def untrained_model(model_name, workdir):
+    """``model_name`` exported with seeded random weights (timing only), once, in ``workdir``."""
+    from tutorial_lib.engine.export import export_untrained
+
+    target = Path(workdir) / f"{model_name}-untrained"
+    if not (target / "inference.yml").is_file():
+        print(f"exporting {model_name} with random weights into {target} (timing only)")
+        export_untrained(model_name, target)
+    return target
+
+
 def resolve_image(name, model_dir):
     if name == "demo":
         return DEMO
@@ -152,6 +169,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model_dir", help="exported model")
     parser.add_argument("--home", help="train / reuse the 4-epoch quick-start model in this TUTORIAL_LIB_HOME")
+    parser.add_argument("--untrained", metavar="MODEL",
+                        help="export MODEL (e.g. Mask-RT-DETR-S) with random weights once and serve it (timing only)")
     parser.add_argument("--images", nargs="+", default=["demo"], help="paths, `demo` or `training` (default: demo)")
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--requests", type=int, default=24, help="per round and kind")
@@ -161,11 +180,13 @@ def main():
     parser.add_argument("--max_batch_size", type=int, default=1, help="> 1: also serve with micro-batching")
     parser.add_argument("--max_wait_ms", type=float, default=10.0)
     args = parser.parse_args()
-    model_dir = args.model_dir or (quickstart_model(args.home) if args.home else None)
+    workdir = Path("output") / "serving_load"
+    model_dir = args.model_dir or (untrained_model(args.untrained, workdir) if args.untrained else
+                                   quickstart_model(args.home) if args.home else None)
     pipeline = tl.create_pipeline("instance_segmentation", model_dir=model_dir, run_mode=args.run_mode)
     model_dir = pipeline.predictor.model_dir
     images = [resolve_image(name, model_dir) for name in args.images]
-    config = serve_config(model_dir, pipeline.predictor.model_name, Path("output") / "serving_load")
+    config = serve_config(model_dir, pipeline.predictor.model_name, workdir)
     servers = {"served": []}
     if args.max_batch_size > 1:
         servers[f"batched (max {args.max_batch_size}, {args.max_wait_ms:g} ms)"] = [
@@ -182,8 +203,11 @@ def main():
         for server, _ in running.values():
             server.terminate()
             server.wait(30)
-    print(f"{pipeline.predictor.model_name} ({model_dir}), run_mode={args.run_mode}, {args.clients} concurrent "
-          f"clients, {args.rounds} rounds of {args.requests} requests per kind (medians of the rounds)")
+    info = pipeline.predictor.info
+    print(f"{pipeline.predictor.model_name} ({model_dir}{', random weights' if args.untrained else ''}), "
+          f"run_mode={args.run_mode}, {args.clients} concurrent clients, {args.rounds} rounds of {args.requests} "
+          f"requests per kind (medians of the rounds); batch_size_limit {info.get('batch_size_limit')}, "
+          f"batch_same_size {info.get('batch_same_size', False)}")
     print("\n| image | kind | p50 ms | p99 ms | images / s | × in-process (goal ≥ 0.9×) | failed |")
     print("|---|---|---|---|---|---|---|")
     for label, base, rows in results:

@@ -151,7 +151,8 @@ def test_train_writes_paddlex_layout_and_inference_config(trained):
     info = yaml.safe_load((out / "best_model" / "inference" / "inference.yml").read_text())
     assert info["Global"]["model_name"] == SMOKE_MODEL and len(info["label_list"]) == 10
     assert info["arch"] == "MaskRTDETR" and info["adapter"] == "mask_rtdetr"
-    assert info["outputs"] == ["bbox", "bbox_num", "mask"] and info["batch_size_limit"] == 1
+    assert info["outputs"] == ["bbox", "bbox_num", "mask"] and info["batch_size_limit"] is None
+    assert info["batch_same_size"] is True
     assert [op["type"] for op in info["Preprocess"]] == ["Resize", "NormalizeImage", "Permute", "PadStride"]
     assert info["Preprocess"][0]["target_size"] == [128, 128] and info["Preprocess"][0]["keep_ratio"] is False
 

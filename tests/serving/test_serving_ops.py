@@ -178,3 +178,49 @@ def test_micro_batching_gives_each_request_its_unbatched_answer():
     assert sum(batched_calls) == 24 and max(batched_calls) > 1 and max(batched_calls) <= 4
     assert batched == plain
     assert {len(r["instances"]) for r in plain} == {1, 2, 3}  # each request's own threshold was applied
+
+
+class SameSizePipeline(BatchingPipeline):
+    """A model whose forward pass takes a batch of images of one size only (Mask-RT-DETR: ``batch_same_size``)."""
+
+    class predictor:  # noqa: N801 -- what the worker reads: the model's inference.yml
+        info = {"batch_size_limit": None, "batch_same_size": True}
+
+    def predict(self, images, threshold=None, batch_size=None):
+        images = images if isinstance(images, list) else [images]
+        assert len({image.shape for image in images}) == 1, [image.shape for image in images]
+        return super().predict(images, threshold, batch_size)
+
+
+def test_micro_batching_puts_only_same_size_requests_in_one_forward_pass():
+    """Two image sizes, one threshold: a model that needs same-size batches gets one call per size, each with
+    several requests, and every request its unbatched answer."""
+    bodies = [{"image": png_b64(i, 48 if i % 2 else 40, 32), "visualize": False} for i in range(16)]
+
+    def answers(**options):
+        pipeline = SameSizePipeline()
+        with BackgroundServer(pipeline, warmup=False, **options) as server:
+            with ThreadPoolExecutor(8) as pool:
+                replies = list(pool.map(lambda body: post(server.url, body), bodies))
+        assert all(status == 200 for status, _ in replies), replies[:2]
+        return [body["result"] for _, body in replies], pipeline.calls
+
+    plain, plain_calls = answers()
+    batched, batched_calls = answers(batching=Batching(max_batch_size=4, max_wait_ms=50))
+    assert plain_calls == [1] * 16
+    assert sum(batched_calls) == 16 and max(batched_calls) > 1 and max(batched_calls) <= 4  # (sizes asserted above)
+    assert batched == plain
+
+
+def test_the_worker_groups_a_batch_by_threshold_and_by_size_when_the_model_needs_it():
+    from tutorial_lib.serving.worker import ModelWorker, _Job
+
+    jobs = [_Job(np.zeros(shape, np.uint8), threshold) for shape, threshold in
+            [((32, 40, 3), None), ((32, 48, 3), None), ((32, 40, 3), 0.5), ((32, 40, 3), None), ((32, 48, 3), None)]]
+    worker = ModelWorker(BatchingPipeline(), warmup=False)
+    assert [[jobs.index(j) for j in g] for g in worker._groups(jobs)] == [[0, 1, 3, 4], [2]]
+    worker.same_size = True  # what _main reads from a SameSizePipeline's inference.yml
+    assert [[jobs.index(j) for j in g] for g in worker._groups(jobs)] == [[0, 3], [1, 4], [2]]
+    from tutorial_lib.serving.worker import forward_batch_same_size
+
+    assert forward_batch_same_size(SameSizePipeline()) and not forward_batch_same_size(BatchingPipeline())

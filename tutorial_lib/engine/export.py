@@ -37,7 +37,8 @@ def write_inference_config(save_dir, meta, adapter, output_names, raster=None):
         **({"RasterInput": raster.to_dict()} if raster is not None else {}),
         "label_list": list(meta["label_list"]),
         "outputs": list(output_names),
-        "batch_size_limit": adapter.batch_size_limit,
+        "batch_size_limit": adapter.batch_size_limit,  # images per forward pass (null: any number)
+        "batch_same_size": adapter.batch_same_size,  # true: a forward batch holds images of one original size
     }
     if adapter.box_mask_threshold is not None:  # `mask` holds probabilities on each box
         info["box_mask_threshold"] = adapter.box_mask_threshold

@@ -31,6 +31,9 @@ class ModelAdapter(abc.ABC):
     name: ClassVar[str]
     #: images per forward pass of the exported model (None: any number)
     batch_size_limit: ClassVar[Optional[int]] = None
+    #: True: a forward pass of several images needs them all at one original size (the model returns one
+    #: ``[N, H, W]`` mask tensor at that size); the predictor and the server's micro-batching group images by size
+    batch_same_size: ClassVar[bool] = False
     #: R-CNN models: the model returns each detection's mask probabilities on its box, pasted with this threshold
     #: by :func:`tutorial_lib.models.outputs.paste_box_masks`; None when the model returns whole-image masks
     box_mask_threshold: Optional[float] = None

@@ -89,7 +89,11 @@ class Predictor:
     ``threshold``: minimum score of the instances kept (default: ``draw_threshold`` of ``inference.yml``).
     ``batch_size``: images read and predicted together; the forward pass takes at most ``batch_size_limit`` of
     ``inference.yml`` at once (1 for paddledet models: their R-CNN heads fail on a batch in which one image has
-    no detection, and SOLOv2 handles one image only).
+    no detection, and SOLOv2 handles one image only; also 1 for Mask-RT-DETR models exported before their
+    post-process decoded the masks of every image). A model with ``batch_same_size: true`` (Mask-RT-DETR: its masks
+    come as one tensor at one original size) gets forward batches of images of one size only: the images read
+    together are grouped by size (results still come in input order), so every image gets exactly the result it
+    would get alone.
     ``raster_settings``: the :class:`~tutorial_lib.data.raster.RasterSettings` of a model trained on GeoTIFF chips
     (``RasterInput`` of ``inference.yml``: bands, dtype, training stretch), None for other models.
     """
@@ -120,11 +124,30 @@ class Predictor:
         if batch_size < 1:
             raise UserError(f"batch_size must be >= 1, got {batch_size}")
         limit = self.info.get("batch_size_limit")
+        self.batch_size_limit = int(limit) if limit else None  # None: any number of images per forward pass
+        if run_mode.startswith("trt"):  # the TensorRT engines are built with max_batch_size=1 (backends.py)
+            self.batch_size_limit = 1
+        self.batch_same_size = bool(self.info.get("batch_same_size", False))  # forward batches of one image size
         self.batch_size = int(batch_size)  # images read and yielded together
-        self.forward_batch = min(self.batch_size, int(limit)) if limit else self.batch_size
+        self.forward_batch = self._forward_batch(self.batch_size)
         self.threshold = float(self.info.get("draw_threshold", 0.5) if threshold is None else threshold)
         self.run_mode = run_mode
         self.backend = create_backend(str(self.model_dir), self.device, run_mode, cpu_threads)
+
+    def _forward_batch(self, batch_size):
+        """Images per forward pass when ``batch_size`` images are read together."""
+        return min(batch_size, self.batch_size_limit) if self.batch_size_limit else batch_size
+
+    def forward_groups(self, shapes, forward_batch=None):
+        """The forward passes for images of these ``(h, w)`` shapes: lists of their indices, each at most
+        ``forward_batch`` long (default: the predictor's) and, for a ``batch_same_size`` model, of one shape."""
+        forward_batch = self.forward_batch if forward_batch is None else int(forward_batch)
+        groups = {}
+        for i, shape in enumerate(shapes):
+            key = tuple(int(v) for v in shape[:2]) if self.batch_same_size and forward_batch > 1 else None
+            groups.setdefault(key, []).append(i)
+        return [group[start:start + forward_batch] for group in groups.values()
+                for start in range(0, len(group), forward_batch)]
 
     def _run(self, images):
         """Preprocess a list of RGB images, run one forward pass, return raw outputs by name."""
@@ -149,18 +172,19 @@ class Predictor:
         for path, load in iter_sources(inputs):
             pending.append((path, load()))
             if len(pending) == batch_size:
-                yield from self._flush(pending, threshold)
+                yield from self._flush(pending, threshold, self._forward_batch(batch_size))
                 pending = []
         if pending:
-            yield from self._flush(pending, threshold)
+            yield from self._flush(pending, threshold, self._forward_batch(batch_size))
 
     __call__ = predict
 
-    def _flush(self, pending, threshold=None):
+    def _flush(self, pending, threshold=None, forward_batch=None):
         images = [img for _, img in pending]
-        parsed = []
-        for start in range(0, len(images), self.forward_batch):
-            parsed.extend(self._run(images[start:start + self.forward_batch]))
+        parsed = [None] * len(images)
+        for group in self.forward_groups([img.shape for img in images], forward_batch):
+            for i, item in zip(group, self._run([images[i] for i in group])):
+                parsed[i] = item
         for (path, image), item in zip(pending, parsed):
             yield self._result(path, image, item, threshold)
 

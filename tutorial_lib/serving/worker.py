@@ -2,10 +2,12 @@
 
 Paddle Inference runs one forward pass at a time anyway; a single worker thread fed by a queue makes that
 explicit, gives the queue depth for free and lets requests that arrive together share one ``predict`` call
-(:class:`Batching`). A batch is predicted in one call per distinct threshold, and the predictor splits each call
-into forward passes of at most the model's ``batch_size_limit`` images, so every request gets exactly the result
-it would get alone (every bundled model takes one image per forward pass today: there a batch only saves the
-hand-over between requests).
+(:class:`Batching`). A batch is predicted in one call per distinct threshold -- and, for a model whose forward
+pass takes images of one size only (``batch_same_size`` in ``inference.yml``: Mask-RT-DETR), per distinct image
+size -- and the predictor splits each call into forward passes of at most the model's ``batch_size_limit``
+images, so every request gets exactly the result it would get alone. Mask-RT-DETR models run such a group in
+one forward pass; the paddledet models (Mask R-CNN, SOLOv2: ``batch_size_limit: 1``) still run image by image,
+and there a batch only saves the hand-over between requests.
 """
 import queue
 import threading
@@ -40,12 +42,20 @@ class _Job:
         self.image, self.threshold, self.call, self.future = image, threshold, call, Future()
 
 
+def _model_info(pipeline):
+    predictor = getattr(pipeline, "predictor", None)
+    return getattr(predictor, "info", None) or {}
+
+
 def forward_batch_limit(pipeline):
     """Images the model's forward pass takes at once (``None``: no limit known)."""
-    predictor = getattr(pipeline, "predictor", None)
-    info = getattr(predictor, "info", None) or {}
-    limit = info.get("batch_size_limit")
+    limit = _model_info(pipeline).get("batch_size_limit")
     return int(limit) if limit else None
+
+
+def forward_batch_same_size(pipeline):
+    """True when the model's forward pass takes images of one size only (``batch_same_size`` of inference.yml)."""
+    return bool(_model_info(pipeline).get("batch_same_size", False))
 
 
 class ModelWorker:
@@ -70,6 +80,7 @@ class ModelWorker:
             if not warmup:  # nothing left to do before serving: ready before the thread even starts
                 self.ready.set()
         self.error = None
+        self.same_size = False  # group a batch by image size too (set from the model once it is loaded)
         self._queue = queue.Queue()
         self._held = _EMPTY  # a job taken while gathering a batch that belongs to the next one
         self._thread = None
@@ -123,6 +134,7 @@ class ModelWorker:
                 self.pipeline = self._loader()
             self.loaded.set()
             limit = forward_batch_limit(self.pipeline)
+            self.same_size = forward_batch_same_size(self.pipeline)
             if self.max_batch > 1 and limit == 1:
                 print("serving: micro-batching groups requests, but this model's forward pass takes one image at "
                       "a time (batch_size_limit 1)")
@@ -145,9 +157,8 @@ class ModelWorker:
             if job.call is not None:
                 self._run_call(job)
             else:
-                batch = self._gather(job)
-                for threshold in dict.fromkeys(j.threshold for j in batch):  # one call per threshold, in order
-                    self._run_batch([j for j in batch if j.threshold == threshold])
+                for group in self._groups(self._gather(job)):
+                    self._run_batch(group)
             if self.trim_when_idle and self.depth == 0:
                 memory.trim()
 
@@ -170,6 +181,17 @@ class ModelWorker:
                 break
             batch.append(job)
         return batch
+
+    def _groups(self, batch):
+        """One ``predict`` call per threshold (and per image size for a ``same_size`` model), in arrival order."""
+        def key(job):
+            shape = getattr(job.image, "shape", None)  # a decoded RGB array
+            return job.threshold, (tuple(shape[:2]) if self.same_size and shape is not None else None)
+
+        groups = {}
+        for job in batch:
+            groups.setdefault(key(job), []).append(job)
+        return list(groups.values())
 
     def _run_call(self, job):
         if job.future.set_running_or_notify_cancel():

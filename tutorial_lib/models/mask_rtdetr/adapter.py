@@ -106,8 +106,11 @@ def _split_prob(ops):
 class MaskRTDETRAdapter(ModelAdapter):
     name = "mask_rtdetr"
     architecture = ARCHITECTURE
-    # the post-process decodes the masks of one image per forward pass (like PaddleDetection's)
-    batch_size_limit = 1
+    # any number of images per forward pass, all of one original size: the post-process takes each image's masks
+    # with its own top-k queries but resizes them all to one (H, W) (a single [N, H, W] output). Models exported
+    # before this (their post-process decoded image 0's masks only) say batch_size_limit: 1 and run one at a time.
+    batch_size_limit = None
+    batch_same_size = True
     masks_only = False
 
     def __init__(self, arch):

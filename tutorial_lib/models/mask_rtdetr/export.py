@@ -20,7 +20,8 @@ def export_model(model, path_prefix, height=640, width=640):
     """Convert ``model`` (eval mode, full graph) and save ``path_prefix.pdmodel/.pdiparams``.
 
     Outputs are, in order, ``bbox``, ``bbox_num``, ``mask``. The spatial size is fixed (anchors and
-    position embeddings are computed for it); the batch size is dynamic (1 when masks are decoded).
+    position embeddings are computed for it); the batch size is dynamic (the images of one batch must share
+    one original size: the masks come out as one tensor at that size, see :class:`.postprocess.DETRPostProcess`).
     """
     model.eval()
     with warnings.catch_warnings():  # Paddle 2.6 warns about its own fill_constant ops while tracing: not ours to fix

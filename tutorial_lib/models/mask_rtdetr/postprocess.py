@@ -16,9 +16,15 @@ class DETRPostProcess:
         self.mask_threshold = mask_threshold
 
     def __call__(self, boxes, logits, masks, im_shape, scale_factor):
-        """boxes ``[b, q, 4]`` cxcywh, logits ``[b, q, c]``, masks ``[b, q, h, w]`` (b must be 1 with masks).
+        """boxes ``[b, q, 4]`` cxcywh, logits ``[b, q, c]``, masks ``[b, q, h, w]``.
 
         Returns ``bbox [b*k, 6]`` (class, score, x1, y1, x2, y2), ``bbox_num [b]`` int32, ``mask [b*k, H, W]`` int32.
+
+        Boxes are scaled to each image's own original size. Masks are one ``[b*k, H, W]`` tensor, so every image
+        of a batch must have the same original size ``(H, W)`` (from ``im_shape / scale_factor``; the first
+        image's is used): callers batch images of one size only (:class:`tutorial_lib.predict.Predictor` groups
+        them; ``inference.yml`` says ``batch_same_size: true``). Each image's masks are taken with its own top-k
+        query index; no Python loop over the batch and no host copies, so the static export keeps a dynamic batch.
         """
         bbox_pred = box_cxcywh_to_xyxy(boxes)
         origin_shape = paddle.floor(im_shape / scale_factor + 0.5)
@@ -33,8 +39,10 @@ class DETRPostProcess:
 
         mask_pred = None
         if masks is not None:
-            masks = paddle.index_select(masks[0], index[0], axis=0).unsqueeze(0)  # batch size 1
-            h = img_h[0].astype("int32")
+            # (image, query) pairs [b, k, 2] -> masks [b, k, h, w]: image i's own top-k queries
+            image_id = paddle.cumsum(paddle.ones_like(index), axis=0) - 1
+            masks = paddle.gather_nd(masks, paddle.stack([image_id, index], axis=-1))
+            h = img_h[0].astype("int32")  # one original size per batch (see above)
             w = img_w[0].astype("int32")
             masks = F.interpolate(masks, size=[h, w], mode="bilinear", align_corners=False)
             mask_pred = (F.sigmoid(masks) > self.mask_threshold).astype("float32")
