@@ -571,6 +571,7 @@ def plot_latency(published, measured, input_size, x="gpu_ms", y="mask_ap"):
         for name, row in rows.iterrows():
             ax.annotate(str(name).rsplit("-", 1)[-1], (row[x], row[y]), xytext=(5, -12), textcoords="offset points")
         ax.set_xscale("log")
+        ax.margins(y=0.1)  # room for the size labels under the lowest point
         ax.set_xlabel("latency per image (ms, log scale)")
         ax.set_ylabel("COCO mask AP (%)")
         ax.set_title("Mask-RT-DETR: accuracy vs latency")
