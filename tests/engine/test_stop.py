@@ -86,12 +86,17 @@ def test_auto_resume_without_a_checkpoint_starts_a_new_run(dataset, tmp_path):
 
 
 def test_first_signal_is_a_request_a_second_stops_at_once():
-    with graceful_stop() as request:
-        os.kill(os.getpid(), signal.SIGTERM)
-        assert request.requested and request.signum == signal.SIGTERM
-        os.kill(os.getpid(), signal.SIGTERM)  # within a second: the same request (a launcher forwarding it)
-        request.at -= StopRequest.SAME_REQUEST_S
-        with pytest.raises(KeyboardInterrupt):
-            os.kill(os.getpid(), signal.SIGINT)
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the previous handlers are back
+    # a known SIGINT handler first: a pytest-xdist worker may have set SIG_IGN, which must come back too
+    outer = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with graceful_stop() as request:
+            os.kill(os.getpid(), signal.SIGTERM)
+            assert request.requested and request.signum == signal.SIGTERM
+            os.kill(os.getpid(), signal.SIGTERM)  # within a second: the same request (a launcher forwarding it)
+            request.at -= StopRequest.SAME_REQUEST_S
+            with pytest.raises(KeyboardInterrupt):
+                os.kill(os.getpid(), signal.SIGINT)
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the previous handlers are back
+    finally:
+        signal.signal(signal.SIGINT, outer)
     assert TrainingStopped(signal.SIGTERM).exit_code == 143 and TrainingStopped().exit_code == 130
